@@ -1,0 +1,207 @@
+package io.sparticle.cli;
+
+import io.sparticle.format.DType;
+import io.sparticle.plan.JobConfig;
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.spark.CompressReport;
+import io.sparticle.spark.DecompressJob;
+import io.sparticle.spark.Sparticle;
+import io.sparticle.synth.SyntheticCheckpoint;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code sparticle compress|decompress|inspect|generate}: a thin layer over {@link Sparticle}.
+ * Exit codes: 0 ok, 2 usage or config error, 3 bad input file, 4 I/O failure, 1 internal error.
+ */
+@Command(name = "sparticle", mixinStandardHelpOptions = true, version = "sparticle 0.1.0",
+    description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
+    subcommands = {SparticleCli.Compress.class, SparticleCli.Decompress.class,
+        InspectCommand.class, SparticleCli.Generate.class})
+public final class SparticleCli implements Callable<Integer> {
+
+  @Override
+  public Integer call() {
+    new CommandLine(this).usage(System.err);
+    return ExitCode.USAGE.code;
+  }
+
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /** Runs the CLI and returns the exit code, without exiting: for tests and notebooks. */
+  public static int run(String... args) {
+    CommandLine cli = new CommandLine(new SparticleCli());
+    cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+      ExitCode code = ExitCode.of(ex);
+      cmd.getErr().println("sparticle: " + ExitCode.message(ex));
+      if (code == ExitCode.INTERNAL_ERROR) {
+        ex.printStackTrace(cmd.getErr());
+      }
+      return code.code;
+    });
+    cli.setParameterExceptionHandler((ex, a) -> {
+      ex.getCommandLine().getErr().println("sparticle: " + ex.getMessage());
+      ex.getCommandLine().usage(ex.getCommandLine().getErr());
+      return ExitCode.USAGE.code;
+    });
+    cli.setErr(new PrintWriter(System.err, true));
+    return cli.execute(args);
+  }
+
+  /** Options every Spark command takes. */
+  static class SparkOptions {
+    @Option(names = "--master", description = "Spark master; default: as set by spark-submit, else local[*]")
+    String master;
+
+    SparkSession session(String app) {
+      SparkConf conf = new SparkConf();
+      SparkSession.Builder b = SparkSession.builder().appName(app);
+      if (master != null) {
+        b.master(master);
+      } else if (!conf.contains("spark.master")) {
+        b.master("local[*]");
+      }
+      return b.getOrCreate();
+    }
+  }
+
+  @Command(name = "compress", mixinStandardHelpOptions = true,
+      description = "Compress a safetensors checkpoint (single file or sharded) into a codebook checkpoint.")
+  static final class Compress implements Callable<Integer> {
+    @Option(names = "--input", required = true, description = "Checkpoint: a directory, .safetensors file or index.json")
+    String input;
+
+    @Option(names = "--output", required = true, description = "Output directory (must be empty unless --overwrite)")
+    String output;
+
+    @Option(names = "--config", description = "YAML job config (rules, groups, bits); see conf/")
+    String config;
+
+    @Option(names = "--bits", description = "Default code width 1..8 (default 4; overrides the config's bits)")
+    Integer bits;
+
+    @Option(names = "--codebook-precision", description = "F32 (default), F16 or BF16")
+    String codebookPrecision;
+
+    @Option(names = "--overwrite", description = "Replace a non-empty output directory")
+    boolean overwrite;
+
+    @Option(names = "--report-json", description = "Also print report.json to stdout")
+    boolean reportJson;
+
+    @CommandLine.Mixin
+    SparkOptions spark = new SparkOptions();
+
+    @Override
+    public Integer call() throws Exception {
+      JobConfig cfg = config == null ? JobConfig.defaults() : JobConfig.fromYaml(readText(config));
+      if (bits != null) {
+        cfg = cfg.withBits(bits);
+      }
+      if (codebookPrecision != null) {
+        try {
+          cfg = cfg.withCodebookPrecision(
+              CodebookPrecision.valueOf(codebookPrecision.toUpperCase(Locale.ROOT)));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("Cannot set codebook-precision to " + codebookPrecision
+              + ": must be one of F32, F16, BF16");
+        }
+      }
+      SparkSession session = spark.session("sparticle compress");
+      CompressReport report = Sparticle.compress(session).input(input).output(output).config(cfg)
+          .overwrite(overwrite).execute();
+      System.out.print(report.summary());
+      if (reportJson) {
+        System.out.print(new String(report.toJson(), StandardCharsets.UTF_8));
+      }
+      return 0;
+    }
+  }
+
+  @Command(name = "decompress", mixinStandardHelpOptions = true,
+      description = "Rebuild dense HF-style safetensors from a compressed checkpoint.")
+  static final class Decompress implements Callable<Integer> {
+    @Option(names = "--input", required = true, description = "Compressed checkpoint directory")
+    String input;
+
+    @Option(names = "--output", required = true, description = "Output directory (must be empty unless --overwrite)")
+    String output;
+
+    @Option(names = "--overwrite", description = "Replace a non-empty output directory")
+    boolean overwrite;
+
+    @CommandLine.Mixin
+    SparkOptions spark = new SparkOptions();
+
+    @Override
+    public Integer call() throws Exception {
+      SparkSession session = spark.session("sparticle decompress");
+      DecompressJob.Result r = Sparticle.decompress(session).input(input).output(output)
+          .overwrite(overwrite).execute();
+      System.out.printf(Locale.ROOT, "Decompressed %,d params into %d file(s), %,d bytes in %.1f s (%.1fM params/s)%n  output  %s%n",
+          r.params(), r.files(), r.bytes(), r.seconds(), r.params() / r.seconds() / 1e6, r.output());
+      return 0;
+    }
+  }
+
+  @Command(name = "generate", mixinStandardHelpOptions = true,
+      description = "Write a synthetic Llama-shaped safetensors checkpoint (for tests, demos, benchmarks).")
+  static final class Generate implements Callable<Integer> {
+    @Option(names = "--output", required = true, description = "Directory to write")
+    String output;
+
+    @Option(names = "--preset", defaultValue = "small", description = "tiny, small or llama-1b (default ${DEFAULT-VALUE})")
+    String preset;
+
+    @Option(names = "--dtype", defaultValue = "BF16", description = "BF16, F16 or F32 (default ${DEFAULT-VALUE})")
+    String dtype;
+
+    @Option(names = "--shard-size", defaultValue = "16MiB", description = "Largest shard, e.g. 16MiB, 2GiB (default ${DEFAULT-VALUE})")
+    String shardSize;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Random seed (default ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--overwrite", description = "Write even if the directory is not empty")
+    boolean overwrite;
+
+    @Override
+    public Integer call() throws Exception {
+      DType d = DType.fromName(dtype.toUpperCase(Locale.ROOT))
+          .filter(DType::isCompressibleFloat)
+          .orElseThrow(() -> new IllegalArgumentException("Cannot set dtype to " + dtype + ": must be BF16, F16 or F32"));
+      Configuration conf = new Configuration();
+      Path out = new Path(output);
+      var fs = out.getFileSystem(conf);
+      if (fs.exists(out) && fs.listStatus(out).length > 0 && !overwrite) {
+        throw new IllegalArgumentException("Output " + output + " is not empty; pass --overwrite to write into it");
+      }
+      long t0 = System.nanoTime();
+      long params = SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset), d,
+          JobConfig.parseBytes(shardSize), seed, output, conf);
+      System.out.printf(Locale.ROOT, "Generated %s (%,d params, %s) in %s in %.1f s%n", preset, params, d,
+          output, (System.nanoTime() - t0) / 1e9);
+      return 0;
+    }
+  }
+
+  static String readText(String path) throws IOException {
+    Path p = new Path(path);
+    try (InputStream in = p.getFileSystem(new Configuration()).open(p)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+}

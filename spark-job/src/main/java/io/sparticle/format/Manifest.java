@@ -1,0 +1,428 @@
+package io.sparticle.format;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The {@code manifest.json} of a compressed checkpoint: every original tensor and where it went,
+ * every codebook group, every file with its size and checksum. FORMAT.md is the specification;
+ * this class reads and writes it.
+ *
+ * <pre>{@code
+ * Manifest m = Manifest.parse("out/manifest.json", bytes);
+ * for (Manifest.TensorEntry t : m.tensors()) { ... }
+ * }</pre>
+ *
+ * <p>Versioning: {@code format_version} is the major version a reader must support; a reader
+ * refuses a larger one. {@code required_features} lists extensions a reader must understand to
+ * decode correctly (e.g. a future entropy coder); a reader refuses any it does not know. Readers
+ * ignore unknown keys, so additive metadata needs neither.
+ */
+public record Manifest(
+    int formatVersion,
+    List<String> requiredFeatures,
+    String createdBy,
+    Source source,
+    String codebooksFile,
+    List<FileEntry> files,
+    List<GroupEntry> groups,
+    List<TensorEntry> tensors) {
+
+  public static final String FILE_NAME = "manifest.json";
+  public static final String FORMAT = "sparticle";
+  public static final int FORMAT_VERSION = 1;
+  /** Features this reader understands; none exist yet. */
+  public static final Set<String> KNOWN_FEATURES = Set.of();
+
+  public static final String ENCODING_DENSE = "dense";
+  public static final String ENCODING_CODEBOOK = "codebook";
+  public static final String METHOD_KMEANS = "kmeans";
+  public static final String PACKING_LSB = "lsb";
+
+  public Manifest {
+    requiredFeatures = List.copyOf(requiredFeatures);
+    files = List.copyOf(files);
+    groups = List.copyOf(groups);
+    tensors = List.copyOf(tensors);
+  }
+
+  /**
+   * The checkpoint the manifest was made from.
+   *
+   * @param indexMetadataJson the {@code metadata} object of the source shard index as JSON text,
+   *     or null; {@code sharded} tells whether the source had an index at all
+   */
+  public record Source(
+      String format, List<SourceFileEntry> files, boolean sharded, String indexMetadataJson) {
+    public Source {
+      files = List.copyOf(files);
+    }
+  }
+
+  /** A source file: its name, size and safetensors {@code __metadata__}, kept for decompress. */
+  public record SourceFileEntry(String name, long size, Map<String, String> metadata) {
+    public SourceFileEntry {
+      metadata = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(metadata));
+    }
+  }
+
+  /** An output file and its integrity data; crc32c is 8 lowercase hex digits (CRC-32C). */
+  public record FileEntry(String name, long size, String crc32c) {}
+
+  /**
+   * A codebook group.
+   *
+   * @param codebook name of the codebook tensor in {@link #codebooksFile()}: shape [k] (or [k, dim])
+   */
+  public record GroupEntry(
+      String name, String method, int bits, int k, int dim, String codebookPrecision,
+      String codebook, boolean perTensorScale) {}
+
+  /**
+   * One tensor of the original checkpoint.
+   *
+   * @param encoding {@code dense} (bytes stored unchanged) or {@code codebook}
+   * @param group index into groups, -1 when dense
+   * @param scale per-tensor scale (1.0 unless the group uses per-tensor scales)
+   * @param file the data file that holds it; {@code key} is its name inside that file
+   */
+  public record TensorEntry(
+      String name, String dtype, long[] shape, String sourceFile, String encoding, int group,
+      int bits, float scale, String packing, String file, String key) {
+
+    public long numel() {
+      long n = 1;
+      for (long d : shape) {
+        n = Math.multiplyExact(n, d);
+      }
+      return n;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof TensorEntry t && name.equals(t.name) && dtype.equals(t.dtype)
+          && Arrays.equals(shape, t.shape) && sourceFile.equals(t.sourceFile)
+          && encoding.equals(t.encoding) && group == t.group && bits == t.bits
+          && Float.compare(scale, t.scale) == 0 && java.util.Objects.equals(packing, t.packing)
+          && file.equals(t.file) && key.equals(t.key);
+    }
+
+    @Override
+    public int hashCode() {
+      return name.hashCode();
+    }
+  }
+
+  private static final ObjectMapper MAPPER = new ObjectMapper()
+      .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+      .enable(SerializationFeature.INDENT_OUTPUT);
+
+  /** Deterministic JSON: same manifest, same bytes. */
+  public byte[] toJson() {
+    ObjectNode root = MAPPER.createObjectNode();
+    root.put("format", FORMAT);
+    root.put("format_version", formatVersion);
+    ArrayNode features = root.putArray("required_features");
+    requiredFeatures.forEach(features::add);
+    root.put("created_by", createdBy);
+    ObjectNode src = root.putObject("source");
+    src.put("format", source.format());
+    ArrayNode srcFiles = src.putArray("files");
+    for (SourceFileEntry f : source.files()) {
+      ObjectNode o = srcFiles.addObject();
+      o.put("name", f.name());
+      o.put("size", f.size());
+      ObjectNode meta = o.putObject("metadata");
+      f.metadata().forEach(meta::put);
+    }
+    src.put("sharded", source.sharded());
+    if (source.indexMetadataJson() != null) {
+      try {
+        src.set("index_metadata", MAPPER.readTree(source.indexMetadataJson()));
+      } catch (JsonProcessingException e) {
+        throw new IllegalStateException("index metadata is not JSON", e);
+      }
+    }
+    root.put("codebooks_file", codebooksFile);
+    writeFiles(root.putArray("files"), files);
+    ArrayNode gs = root.putArray("groups");
+    for (GroupEntry g : groups) {
+      ObjectNode o = gs.addObject();
+      o.put("name", g.name());
+      o.put("method", g.method());
+      o.put("bits", g.bits());
+      o.put("k", g.k());
+      o.put("dim", g.dim());
+      o.put("codebook_precision", g.codebookPrecision());
+      o.put("codebook", g.codebook());
+      o.put("per_tensor_scale", g.perTensorScale());
+    }
+    ArrayNode ts = root.putArray("tensors");
+    for (TensorEntry t : tensors) {
+      ObjectNode o = ts.addObject();
+      o.put("name", t.name());
+      o.put("dtype", t.dtype());
+      ArrayNode shape = o.putArray("shape");
+      for (long d : t.shape()) {
+        shape.add(d);
+      }
+      o.put("source_file", t.sourceFile());
+      o.put("encoding", t.encoding());
+      if (ENCODING_CODEBOOK.equals(t.encoding())) {
+        o.put("group", t.group());
+        o.put("bits", t.bits());
+        o.put("scale", t.scale());
+        o.put("packing", t.packing());
+      }
+      o.put("file", t.file());
+      o.put("key", t.key());
+    }
+    try {
+      return (MAPPER.writeValueAsString(root) + "\n").getBytes(StandardCharsets.UTF_8);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void writeFiles(ArrayNode out, List<FileEntry> files) {
+    for (FileEntry f : files) {
+      ObjectNode o = out.addObject();
+      o.put("name", f.name());
+      o.put("size", f.size());
+      if (f.crc32c() != null) {
+        o.put("crc32c", f.crc32c());
+      }
+    }
+  }
+
+  /** Parses and validates a manifest; any problem is a CheckpointFormatException naming it. */
+  public static Manifest parse(String file, byte[] json) throws CheckpointFormatException {
+    JsonNode root;
+    try {
+      root = MAPPER.readTree(json);
+    } catch (java.io.IOException e) {
+      throw bad(file, null, "not valid JSON: " + e.getMessage());
+    }
+    if (root == null || !root.isObject()) {
+      throw bad(file, null, "not a JSON object");
+    }
+    if (!FORMAT.equals(root.path("format").asText(null))) {
+      throw bad(file, null, "'format' is not \"" + FORMAT + "\"");
+    }
+    int version = intField(file, null, root, "format_version");
+    if (version < 1 || version > FORMAT_VERSION) {
+      throw bad(file, null, "format_version " + version + " is not supported (this reader knows 1.."
+          + FORMAT_VERSION + "); use a newer Sparticle");
+    }
+    List<String> features = new ArrayList<>();
+    for (JsonNode f : array(file, root, "required_features")) {
+      features.add(f.asText());
+      if (!KNOWN_FEATURES.contains(f.asText())) {
+        throw bad(file, null, "requires feature '" + f.asText() + "' that this reader does not know; use a newer Sparticle");
+      }
+    }
+    JsonNode src = root.path("source");
+    if (!src.isObject()) {
+      throw bad(file, null, "'source' must be an object");
+    }
+    JsonNode indexMeta = src.get("index_metadata");
+    List<SourceFileEntry> srcFiles = new ArrayList<>();
+    Set<String> srcNames = new HashSet<>();
+    for (JsonNode f : array(file, src, "files")) {
+      String name = textField(file, null, f, "name");
+      checkPlainName(file, name);
+      if (!srcNames.add(name)) {
+        throw bad(file, null, "source file '" + name + "' is listed twice");
+      }
+      Map<String, String> meta = new LinkedHashMap<>();
+      JsonNode m = f.path("metadata");
+      if (m.isObject()) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = m.fields(); it.hasNext(); ) {
+          Map.Entry<String, JsonNode> e = it.next();
+          if (!e.getValue().isTextual()) {
+            throw bad(file, null, "source file '" + name + "' has a non-string metadata value");
+          }
+          meta.put(e.getKey(), e.getValue().asText());
+        }
+      }
+      srcFiles.add(new SourceFileEntry(name, f.path("size").asLong(-1), meta));
+    }
+    Source source = new Source(textField(file, null, src, "format"), srcFiles,
+        src.path("sharded").asBoolean(false), indexMeta == null ? null : indexMeta.toString());
+
+    List<FileEntry> files = readFiles(file, root);
+    Set<String> fileNames = new HashSet<>();
+    for (FileEntry f : files) {
+      checkPlainName(file, f.name());
+      if (!fileNames.add(f.name())) {
+        throw bad(file, null, "file '" + f.name() + "' is listed twice");
+      }
+    }
+    String codebooks = textField(file, null, root, "codebooks_file");
+    if (!fileNames.contains(codebooks)) {
+      throw bad(file, null, "codebooks_file '" + codebooks + "' is not among the files");
+    }
+
+    List<GroupEntry> groups = new ArrayList<>();
+    for (JsonNode g : array(file, root, "groups")) {
+      String name = textField(file, null, g, "name");
+      int bits = intField(file, null, g, "bits");
+      int k = intField(file, null, g, "k");
+      int dim = intField(file, null, g, "dim");
+      String method = textField(file, null, g, "method");
+      if (!METHOD_KMEANS.equals(method)) {
+        throw bad(file, null, "group '" + name + "' has unknown method '" + method + "'");
+      }
+      if (bits < 1 || bits > 8 || k != (1 << bits) || dim != 1) {
+        throw bad(file, null, "group '" + name + "' has bits " + bits + ", k " + k + ", dim " + dim
+            + ": format version 1 has bits 1..8, k = 2^bits, dim 1");
+      }
+      groups.add(new GroupEntry(name, method, bits, k, dim,
+          textField(file, null, g, "codebook_precision"), textField(file, null, g, "codebook"),
+          g.path("per_tensor_scale").asBoolean(false)));
+    }
+
+    List<TensorEntry> tensors = new ArrayList<>();
+    Set<String> names = new HashSet<>();
+    for (JsonNode t : array(file, root, "tensors")) {
+      String name = textField(file, null, t, "name");
+      if (!names.add(name)) {
+        throw bad(file, name, "listed twice");
+      }
+      String dtype = textField(file, name, t, "dtype");
+      if (DType.fromName(dtype).isEmpty()) {
+        throw bad(file, name, "unknown dtype '" + dtype + "'");
+      }
+      JsonNode shapeNode = t.path("shape");
+      if (!shapeNode.isArray()) {
+        throw bad(file, name, "'shape' must be an array");
+      }
+      long[] shape = new long[shapeNode.size()];
+      for (int i = 0; i < shape.length; i++) {
+        JsonNode d = shapeNode.get(i);
+        if (!d.canConvertToLong() || !d.isIntegralNumber() || d.longValue() < 0) {
+          throw bad(file, name, "shape has an invalid dimension " + d);
+        }
+        shape[i] = d.longValue();
+      }
+      String encoding = textField(file, name, t, "encoding");
+      String dataFile = textField(file, name, t, "file");
+      if (!fileNames.contains(dataFile)) {
+        throw bad(file, name, "file '" + dataFile + "' is not among the manifest's files");
+      }
+      int group = -1;
+      int bits = 0;
+      float scale = 1f;
+      String packing = null;
+      if (ENCODING_CODEBOOK.equals(encoding)) {
+        group = intField(file, name, t, "group");
+        bits = intField(file, name, t, "bits");
+        if (group < 0 || group >= groups.size() || groups.get(group).bits() != bits) {
+          throw bad(file, name, "group " + group + " with bits " + bits + " does not match the manifest's groups");
+        }
+        if (!DType.fromName(dtype).get().isCompressibleFloat()) {
+          throw bad(file, name, "encoding 'codebook' needs dtype F32, F16 or BF16, not " + dtype);
+        }
+        JsonNode s = t.path("scale");
+        if (!s.isNumber() || !Float.isFinite(s.floatValue()) || s.floatValue() <= 0) {
+          throw bad(file, name, "'scale' must be a positive finite number");
+        }
+        scale = s.floatValue();
+        packing = textField(file, name, t, "packing");
+        if (!PACKING_LSB.equals(packing)) {
+          throw bad(file, name, "unknown packing '" + packing + "'");
+        }
+      } else if (!ENCODING_DENSE.equals(encoding)) {
+        throw bad(file, name, "unknown encoding '" + encoding + "'");
+      }
+      try {
+        long n = 1;
+        for (long d : shape) {
+          n = Math.multiplyExact(n, d);
+        }
+        Math.multiplyExact(n, DType.fromName(dtype).get().byteSize());
+      } catch (ArithmeticException e) {
+        throw bad(file, name, "shape " + Arrays.toString(shape) + " overflows");
+      }
+      String sourceFile = textField(file, name, t, "source_file");
+      if (!srcNames.contains(sourceFile)) {
+        throw bad(file, name, "source_file '" + sourceFile + "' is not among the source files");
+      }
+      tensors.add(new TensorEntry(name, dtype, shape, sourceFile,
+          encoding, group, bits, scale, packing, dataFile, textField(file, name, t, "key")));
+    }
+    return new Manifest(version, features, root.path("created_by").asText(""), source, codebooks,
+        files, groups, tensors);
+  }
+
+  private static List<FileEntry> readFiles(String file, JsonNode parent)
+      throws CheckpointFormatException {
+    List<FileEntry> out = new ArrayList<>();
+    for (JsonNode f : array(file, parent, "files")) {
+      String name = textField(file, null, f, "name");
+      JsonNode size = f.path("size");
+      if (!size.isIntegralNumber() || !size.canConvertToLong() || size.longValue() < 0) {
+        throw bad(file, null, "file '" + name + "' has an invalid size " + size);
+      }
+      String crc = textField(file, null, f, "crc32c");
+      if (!crc.matches("[0-9a-f]{8}")) {
+        throw bad(file, null, "file '" + name + "' has an invalid crc32c '" + crc + "'");
+      }
+      out.add(new FileEntry(name, size.longValue(), crc));
+    }
+    return out;
+  }
+
+  private static void checkPlainName(String file, String name) throws CheckpointFormatException {
+    if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".")
+        || name.equals("..") || name.indexOf('\0') >= 0) {
+      throw bad(file, null, "file name '" + name + "' is not a plain file name");
+    }
+  }
+
+  private static Iterable<JsonNode> array(String file, JsonNode parent, String key)
+      throws CheckpointFormatException {
+    JsonNode a = parent.path(key);
+    if (!a.isArray()) {
+      throw bad(file, null, "'" + key + "' must be an array");
+    }
+    return a;
+  }
+
+  private static String textField(String file, String tensor, JsonNode o, String key)
+      throws CheckpointFormatException {
+    JsonNode v = o.path(key);
+    if (!v.isTextual()) {
+      throw bad(file, tensor, "'" + key + "' must be a string");
+    }
+    return v.asText();
+  }
+
+  private static int intField(String file, String tensor, JsonNode o, String key)
+      throws CheckpointFormatException {
+    JsonNode v = o.path(key);
+    if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+      throw bad(file, tensor, "'" + key + "' must be an integer");
+    }
+    return v.intValue();
+  }
+
+  private static CheckpointFormatException bad(String file, String tensor, String detail) {
+    return new CheckpointFormatException(
+        CheckpointFormatException.Reason.INVALID_COMPRESSED, file, tensor, detail);
+  }
+}

@@ -1,0 +1,165 @@
+package io.sparticle.plan;
+
+import io.sparticle.format.DType;
+import io.sparticle.format.SafetensorsLayout;
+import io.sparticle.packing.BitPacking;
+import java.io.Serializable;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * What a compress job will do, decided on the driver from headers alone: which tensor goes to
+ * which codebook group, which byte ranges the histogram tasks read, and which tensors each output
+ * file holds. Deterministic for the same headers and config. The Spark passes only execute it.
+ */
+public record CompressionPlan(
+    String sourceDirectory,
+    List<String> sourceFiles,
+    List<Tensor> tensors,
+    List<Group> groups,
+    List<ReadSplit> histogramSplits,
+    List<OutputPart> parts,
+    List<String> warnings,
+    JobConfig config)
+    implements Serializable {
+
+  public CompressionPlan {
+    sourceFiles = List.copyOf(sourceFiles);
+    tensors = List.copyOf(tensors);
+    groups = List.copyOf(groups);
+    histogramSplits = List.copyOf(histogramSplits);
+    parts = List.copyOf(parts);
+    warnings = List.copyOf(warnings);
+  }
+
+  /**
+   * A tensor of the source checkpoint and what happens to it.
+   *
+   * @param offset absolute byte offset of the tensor's data in its source file
+   * @param group index into {@link #groups()}, or -1 when the tensor is kept dense
+   */
+  public record Tensor(
+      int index, String name, int file, DType dtype, long[] shape, long numel, long offset,
+      long byteLength, int group, int bits)
+      implements Serializable {
+    public boolean compressed() {
+      return group >= 0;
+    }
+
+    /** Bytes of this tensor in the compressed output: packed codes, or the dense bytes. */
+    public long outputBytes() {
+      return compressed() ? BitPacking.bytesRequired(numel, bits) : byteLength;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Tensor t && index == t.index && name.equals(t.name) && file == t.file
+          && dtype == t.dtype && Arrays.equals(shape, t.shape) && offset == t.offset
+          && byteLength == t.byteLength && group == t.group && bits == t.bits;
+    }
+
+    @Override
+    public int hashCode() {
+      return name.hashCode() * 31 + index;
+    }
+
+    @Override
+    public String toString() {
+      return name + " " + dtype + Arrays.toString(shape)
+          + (compressed() ? " -> group " + group + " @" + bits + " bits" : " dense");
+    }
+  }
+
+  /** A codebook group: the tensors that share one codebook of 2^bits centroids. */
+  public record Group(int index, String name, int bits, boolean perTensorScale, int[] tensors)
+      implements Serializable {
+    public int k() {
+      return 1 << bits;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Group g && index == g.index && name.equals(g.name) && bits == g.bits
+          && perTensorScale == g.perTensorScale && Arrays.equals(tensors, g.tensors);
+    }
+
+    @Override
+    public int hashCode() {
+      return name.hashCode();
+    }
+
+    @Override
+    public String toString() {
+      return "Group[" + index + " " + name + " bits=" + bits + " scaled=" + perTensorScale
+          + " tensors=" + Arrays.toString(tensors) + "]";
+    }
+  }
+
+  /**
+   * A run of elements of one tensor. {@code numElements} is a multiple of 8 except for a
+   * tensor's last slice, so packed codes of consecutive slices concatenate byte-aligned.
+   */
+  public record TensorSlice(int tensor, long firstElement, long numElements) implements Serializable {}
+
+  /** The work of one histogram task: slices of one source file, at most chunk-bytes in all. */
+  public record ReadSplit(int file, List<TensorSlice> slices) implements Serializable {
+    public ReadSplit {
+      slices = List.copyOf(slices);
+    }
+  }
+
+  /** One output data file and the source tensors it holds, in order. */
+  public record OutputPart(int index, String fileName, int[] tensors) implements Serializable {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof OutputPart p && index == p.index && fileName.equals(p.fileName)
+          && Arrays.equals(tensors, p.tensors);
+    }
+
+    @Override
+    public int hashCode() {
+      return fileName.hashCode();
+    }
+
+    @Override
+    public String toString() {
+      return "OutputPart[" + fileName + " " + Arrays.toString(tensors) + "]";
+    }
+  }
+
+  /**
+   * The safetensors layout of an output part: compressed tensors as U8 [packed bytes] under their
+   * original names, dense tensors as they were. The encode task writes it and the driver checks
+   * the written size against it.
+   */
+  public SafetensorsLayout layout(OutputPart part) {
+    SafetensorsLayout.Builder b = SafetensorsLayout.builder();
+    for (int t : part.tensors()) {
+      Tensor tensor = tensors.get(t);
+      if (tensor.compressed()) {
+        b.add(tensor.name(), DType.U8, new long[] {tensor.outputBytes()});
+      } else {
+        b.add(tensor.name(), tensor.dtype(), tensor.shape());
+      }
+    }
+    return b.build();
+  }
+
+  public long compressedParams() {
+    long n = 0;
+    for (Tensor t : tensors) {
+      if (t.compressed()) {
+        n += t.numel();
+      }
+    }
+    return n;
+  }
+
+  public long totalParams() {
+    long n = 0;
+    for (Tensor t : tensors) {
+      n += t.numel();
+    }
+    return n;
+  }
+}

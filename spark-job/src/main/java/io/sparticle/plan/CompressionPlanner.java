@@ -1,0 +1,180 @@
+package io.sparticle.plan;
+
+import io.sparticle.format.TensorInfo;
+import io.sparticle.plan.CompressionPlan.Group;
+import io.sparticle.plan.CompressionPlan.OutputPart;
+import io.sparticle.plan.CompressionPlan.ReadSplit;
+import io.sparticle.plan.CompressionPlan.Tensor;
+import io.sparticle.plan.CompressionPlan.TensorSlice;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+
+/**
+ * Turns validated headers and a job config into a {@link CompressionPlan}. Pure and
+ * deterministic: no I/O, no Spark.
+ *
+ * <pre>{@code
+ * CompressionPlan plan = CompressionPlanner.plan(source, JobConfig.defaults());
+ * }</pre>
+ */
+public final class CompressionPlanner {
+  private CompressionPlanner() {}
+
+  public static CompressionPlan plan(SourceCheckpoint source, JobConfig config) {
+    List<Tensor> tensors = new ArrayList<>();
+    List<String> warnings = new ArrayList<>();
+    Map<String, GroupBuilder> groups = new LinkedHashMap<>();
+    List<String> fileNames = new ArrayList<>();
+
+    for (int f = 0; f < source.files().size(); f++) {
+      SourceCheckpoint.SourceFile file = source.files().get(f);
+      fileNames.add(file.name());
+      long dataStart = file.header().dataStart();
+      for (TensorInfo info : file.header().tensors()) {
+        int index = tensors.size();
+        Decision d = decide(info, config, warnings);
+        int group = -1;
+        int bits = 0;
+        if (d != null) {
+          GroupBuilder g = groups.get(d.group);
+          if (g == null) {
+            g = new GroupBuilder(groups.size(), d.group, d.bits, d.scaled);
+            groups.put(d.group, g);
+          } else if (g.bits != d.bits || g.scaled != d.scaled) {
+            throw new IllegalArgumentException("Group '" + d.group + "' gets tensor '" + info.name()
+                + "' at " + d.bits + " bits" + (d.scaled ? " with" : " without")
+                + " per-tensor-scale, but its earlier tensors have " + g.bits + " bits"
+                + (g.scaled ? " with" : " without") + " per-tensor-scale: rules that share a "
+                + "group must agree");
+          }
+          g.tensors.add(index);
+          group = g.index;
+          bits = d.bits;
+        }
+        tensors.add(new Tensor(index, info.name(), f, info.dtype(), info.shape(), info.numel(),
+            Math.addExact(dataStart, info.begin()), info.byteLength(), group, bits));
+      }
+    }
+
+    List<Group> groupList = new ArrayList<>();
+    for (GroupBuilder g : groups.values()) {
+      groupList.add(new Group(g.index, g.name, g.bits, g.scaled,
+          g.tensors.stream().mapToInt(Integer::intValue).toArray()));
+    }
+    return new CompressionPlan(source.directory(), fileNames, tensors, groupList,
+        splits(tensors, config.chunkBytes()), parts(tensors, config.outputShardBytes()), warnings,
+        config);
+  }
+
+  private record Decision(String group, int bits, boolean scaled) {}
+
+  /** Null means dense. */
+  private static Decision decide(TensorInfo info, JobConfig config, List<String> warnings) {
+    for (GroupRule rule : config.rules()) {
+      Matcher m = rule.match().matcher(info.name());
+      if (!m.matches()) {
+        continue;
+      }
+      if (rule.keepDense()) {
+        return null;
+      }
+      if (!info.dtype().isCompressibleFloat()) {
+        warnings.add("Tensor '" + info.name() + "' matches rule '" + rule.match().pattern()
+            + "' but is " + info.dtype() + ": only F32, F16 and BF16 are compressed; kept dense");
+        return null;
+      }
+      if (info.numel() == 0) {
+        return null;
+      }
+      int bits = rule.bits() != null ? rule.bits() : config.bits();
+      return new Decision(rule.groupName(m, info.name()), bits, rule.perTensorScale());
+    }
+    if (info.dtype().isCompressibleFloat() && info.rank() >= config.minRank()
+        && info.numel() >= config.minElements()) {
+      return new Decision(info.name(), config.bits(), false);
+    }
+    return null;
+  }
+
+  /**
+   * Histogram work: consecutive compressed tensors of a file, cut into slices of at most
+   * chunk-bytes, packed into splits of at most chunk-bytes.
+   */
+  static List<ReadSplit> splits(List<Tensor> tensors, long chunkBytes) {
+    List<ReadSplit> splits = new ArrayList<>();
+    List<TensorSlice> current = new ArrayList<>();
+    long currentBytes = 0;
+    int currentFile = -1;
+    for (Tensor t : tensors) {
+      if (!t.compressed()) {
+        continue;
+      }
+      int elemSize = t.dtype().byteSize();
+      // A multiple of 8 elements, so packed slices stay byte-aligned.
+      long maxElems = Math.max(8, (chunkBytes / elemSize) / 8 * 8);
+      for (long first = 0; first < t.numel(); first += maxElems) {
+        long n = Math.min(maxElems, t.numel() - first);
+        long bytes = n * elemSize;
+        if (!current.isEmpty() && (t.file() != currentFile || currentBytes + bytes > chunkBytes)) {
+          splits.add(new ReadSplit(currentFile, current));
+          current = new ArrayList<>();
+          currentBytes = 0;
+        }
+        current.add(new TensorSlice(t.index(), first, n));
+        currentFile = t.file();
+        currentBytes += bytes;
+      }
+    }
+    if (!current.isEmpty()) {
+      splits.add(new ReadSplit(currentFile, current));
+    }
+    return splits;
+  }
+
+  /** Output files: tensors in source order, a new file once output-shard-bytes of input is reached. */
+  static List<OutputPart> parts(List<Tensor> tensors, long outputShardBytes) {
+    List<List<Integer>> groups = new ArrayList<>();
+    List<Integer> current = new ArrayList<>();
+    long bytes = 0;
+    for (Tensor t : tensors) {
+      if (!current.isEmpty() && bytes + t.byteLength() > outputShardBytes) {
+        groups.add(current);
+        current = new ArrayList<>();
+        bytes = 0;
+      }
+      current.add(t.index());
+      bytes += t.byteLength();
+    }
+    if (!current.isEmpty() || groups.isEmpty()) {
+      groups.add(current);
+    }
+    List<OutputPart> parts = new ArrayList<>();
+    for (int i = 0; i < groups.size(); i++) {
+      parts.add(new OutputPart(i, partFileName(i, groups.size()),
+          groups.get(i).stream().mapToInt(Integer::intValue).toArray()));
+    }
+    return parts;
+  }
+
+  public static String partFileName(int index, int count) {
+    return String.format("part-%05d-of-%05d.safetensors", index + 1, count);
+  }
+
+  private static final class GroupBuilder {
+    final int index;
+    final String name;
+    final int bits;
+    final boolean scaled;
+    final List<Integer> tensors = new ArrayList<>();
+
+    GroupBuilder(int index, String name, int bits, boolean scaled) {
+      this.index = index;
+      this.name = name;
+      this.bits = bits;
+      this.scaled = scaled;
+    }
+  }
+}

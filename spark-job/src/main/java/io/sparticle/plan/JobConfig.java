@@ -1,0 +1,317 @@
+package io.sparticle.plan;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.sparticle.quant.CodebookPrecision;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * The validated job configuration: which tensors are compressed, into which codebook groups, at
+ * how many bits. Every key, its meaning and its default is listed here and in the README.
+ *
+ * <pre>{@code
+ * JobConfig config = JobConfig.fromYaml(Files.readString(Path.of("conf/llama-per-mlp.yaml")))
+ *     .withBits(3);
+ * }</pre>
+ *
+ * <p>YAML keys: {@code bits} (default 4), {@code codebook-precision} (F32|F16|BF16, default F32),
+ * {@code min-elements} (default 4096), {@code min-rank} (default 2), {@code chunk-bytes} (default
+ * 64 MiB), {@code output-shard-bytes} (input bytes per output file, default 512 MiB),
+ * {@code kmeans: {max-iterations, tolerance, seed, fit-threads}}, and {@code rules}: a list of
+ * {@code {match, group, bits, keep-dense, per-tensor-scale}}. Tensors no rule matches are
+ * compressed at {@code bits}, one group each, if they are F32/F16/BF16 with rank >=
+ * {@code min-rank} and >= {@code min-elements} elements; otherwise they are kept dense.
+ */
+public record JobConfig(
+    int bits,
+    CodebookPrecision codebookPrecision,
+    long minElements,
+    int minRank,
+    long chunkBytes,
+    long outputShardBytes,
+    int maxIterations,
+    double tolerance,
+    long seed,
+    int fitThreads,
+    List<GroupRule> rules)
+    implements Serializable {
+
+  public static final int DEFAULT_BITS = 4;
+  public static final long DEFAULT_MIN_ELEMENTS = 4096;
+  public static final int DEFAULT_MIN_RANK = 2;
+  public static final long DEFAULT_CHUNK_BYTES = 64L << 20;
+  public static final long DEFAULT_OUTPUT_SHARD_BYTES = 512L << 20;
+  /** Lloyd iterations are cheap once the init is good; this is a cap, not the usual count. */
+  public static final int DEFAULT_MAX_ITERATIONS = 100;
+  /** Largest centre move (in standardized units) at which MLlib stops: far tighter than 1e-4. */
+  public static final double DEFAULT_TOLERANCE = 1e-6;
+  public static final long DEFAULT_SEED = 42;
+  public static final int DEFAULT_FIT_THREADS = 4;
+
+  public JobConfig {
+    checkBits(bits);
+    if (codebookPrecision == null) {
+      throw new IllegalArgumentException("codebook-precision must be one of F32, F16, BF16");
+    }
+    checkRange("min-elements", minElements, 1, Long.MAX_VALUE);
+    checkRange("min-rank", minRank, 0, 64);
+    // Chunks hold whole bytes of packed codes and fit in one Java array.
+    checkRange("chunk-bytes", chunkBytes, 1024, 1L << 30);
+    checkRange("output-shard-bytes", outputShardBytes, 1, Long.MAX_VALUE);
+    checkRange("kmeans.max-iterations", maxIterations, 1, 10_000);
+    if (!(tolerance > 0 && tolerance < 1)) {
+      throw new IllegalArgumentException(
+          "Cannot set kmeans.tolerance to " + tolerance + ": must be > 0 and < 1");
+    }
+    checkRange("kmeans.fit-threads", fitThreads, 1, 256);
+    rules = List.copyOf(rules);
+  }
+
+  public static JobConfig defaults() {
+    return new JobConfig(
+        DEFAULT_BITS,
+        CodebookPrecision.F32,
+        DEFAULT_MIN_ELEMENTS,
+        DEFAULT_MIN_RANK,
+        DEFAULT_CHUNK_BYTES,
+        DEFAULT_OUTPUT_SHARD_BYTES,
+        DEFAULT_MAX_ITERATIONS,
+        DEFAULT_TOLERANCE,
+        DEFAULT_SEED,
+        DEFAULT_FIT_THREADS,
+        List.of());
+  }
+
+  public JobConfig withBits(int newBits) {
+    return new JobConfig(newBits, codebookPrecision, minElements, minRank, chunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+  }
+
+  public JobConfig withCodebookPrecision(CodebookPrecision p) {
+    return new JobConfig(bits, p, minElements, minRank, chunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+  }
+
+  public JobConfig withChunkBytes(long newChunkBytes) {
+    return new JobConfig(bits, codebookPrecision, minElements, minRank, newChunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+  }
+
+  public JobConfig withOutputShardBytes(long newOutputShardBytes) {
+    return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
+        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+  }
+
+  static void checkBits(int bits) {
+    checkRange("bits", bits, 1, 8);
+  }
+
+  private static void checkRange(String key, long value, long min, long max) {
+    if (value < min || value > max) {
+      throw new IllegalArgumentException(
+          "Cannot set " + key + " to " + value + ": must be between " + min + " and " + max);
+    }
+  }
+
+  private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
+      "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules");
+  private static final Set<String> KMEANS_KEYS =
+      Set.of("max-iterations", "tolerance", "seed", "fit-threads");
+  private static final Set<String> RULE_KEYS =
+      Set.of("match", "group", "bits", "keep-dense", "per-tensor-scale");
+
+  /**
+   * Parses a YAML job config; unknown keys and out-of-range values are rejected with
+   * IllegalArgumentException naming the key.
+   */
+  public static JobConfig fromYaml(String yaml) {
+    JsonNode root;
+    try {
+      root = new ObjectMapper(new YAMLFactory()).readTree(yaml);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("Config is not valid YAML: " + e.getMessage(), e);
+    }
+    JobConfig d = defaults();
+    if (root == null || root.isMissingNode() || root.isNull()) {
+      return d;
+    }
+    if (!root.isObject()) {
+      throw new IllegalArgumentException("Config must be a YAML mapping of keys to values");
+    }
+    checkKeys(root, TOP_KEYS, "");
+    JsonNode km = root.path("kmeans");
+    if (!km.isMissingNode()) {
+      if (!km.isObject()) {
+        throw new IllegalArgumentException("Config key 'kmeans' must be a mapping");
+      }
+      checkKeys(km, KMEANS_KEYS, "kmeans.");
+    }
+    List<GroupRule> rules = new ArrayList<>();
+    JsonNode rs = root.path("rules");
+    if (!rs.isMissingNode()) {
+      if (!rs.isArray()) {
+        throw new IllegalArgumentException("Config key 'rules' must be a list");
+      }
+      for (int i = 0; i < rs.size(); i++) {
+        rules.add(parseRule(rs.get(i), i));
+      }
+    }
+    String precision = text(root, "codebook-precision", d.codebookPrecision().name());
+    CodebookPrecision p;
+    try {
+      p = CodebookPrecision.valueOf(precision.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "Cannot set codebook-precision to " + precision + ": must be one of F32, F16, BF16");
+    }
+    return new JobConfig(
+        (int) integer(root, "bits", d.bits()),
+        p,
+        integer(root, "min-elements", d.minElements()),
+        (int) integer(root, "min-rank", d.minRank()),
+        bytes(root, "chunk-bytes", d.chunkBytes()),
+        bytes(root, "output-shard-bytes", d.outputShardBytes()),
+        (int) integer(km, "max-iterations", d.maxIterations()),
+        number(km, "tolerance", d.tolerance()),
+        integer(km, "seed", d.seed()),
+        (int) integer(km, "fit-threads", d.fitThreads()),
+        rules);
+  }
+
+  private static GroupRule parseRule(JsonNode r, int index) {
+    String where = "rules[" + index + "]";
+    if (!r.isObject()) {
+      throw new IllegalArgumentException("Config " + where + " must be a mapping");
+    }
+    checkKeys(r, RULE_KEYS, where + ".");
+    String match = text(r, "match", null);
+    if (match == null) {
+      throw new IllegalArgumentException("Config " + where + " needs 'match' (a regex on tensor names)");
+    }
+    Pattern pattern;
+    try {
+      pattern = Pattern.compile(match);
+    } catch (PatternSyntaxException e) {
+      throw new IllegalArgumentException(
+          "Config " + where + ".match is not a valid regex: " + e.getDescription(), e);
+    }
+    JsonNode bits = r.get("bits");
+    try {
+      return new GroupRule(
+          pattern,
+          text(r, "group", null),
+          bits == null ? null : (int) integer(r, "bits", 0),
+          bool(r, "keep-dense"),
+          bool(r, "per-tensor-scale"));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("Config " + where + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void checkKeys(JsonNode node, Set<String> allowed, String prefix) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+      String key = it.next().getKey();
+      if (!allowed.contains(key)) {
+        throw new IllegalArgumentException(
+            "Unknown config key '" + prefix + key + "'; known keys: " + String.join(", ", allowed.stream().sorted().toList()));
+      }
+    }
+  }
+
+  private static String text(JsonNode node, String key, String dflt) {
+    JsonNode v = node.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isTextual()) {
+      throw new IllegalArgumentException("Config key '" + key + "' must be a string, got " + v);
+    }
+    return v.asText();
+  }
+
+  private static boolean bool(JsonNode node, String key) {
+    JsonNode v = node.get(key);
+    if (v == null || v.isNull()) {
+      return false;
+    }
+    if (!v.isBoolean()) {
+      throw new IllegalArgumentException("Config key '" + key + "' must be true or false, got " + v);
+    }
+    return v.booleanValue();
+  }
+
+  private static long integer(JsonNode node, String key, long dflt) {
+    JsonNode v = node.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+      throw new IllegalArgumentException("Config key '" + key + "' must be an integer, got " + v);
+    }
+    return v.longValue();
+  }
+
+  private static double number(JsonNode node, String key, double dflt) {
+    JsonNode v = node.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isNumber()) {
+      throw new IllegalArgumentException("Config key '" + key + "' must be a number, got " + v);
+    }
+    return v.doubleValue();
+  }
+
+  /** A byte count: an integer, or a string like "64MiB", "512 MB", "1g". */
+  private static long bytes(JsonNode node, String key, long dflt) {
+    JsonNode v = node.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (v.isIntegralNumber()) {
+      return v.longValue();
+    }
+    if (v.isTextual()) {
+      try {
+        return parseBytes(v.asText());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("Config key '" + key + "': " + e.getMessage(), e);
+      }
+    }
+    throw new IllegalArgumentException("Config key '" + key + "' must be a byte count, got " + v);
+  }
+
+  /** Parses "1048576", "64MiB", "64m", "1 GiB"; units are binary (KiB=1024). */
+  public static long parseBytes(String s) {
+    String t = s.trim().toLowerCase(Locale.ROOT).replace(" ", "");
+    int i = 0;
+    while (i < t.length() && Character.isDigit(t.charAt(i))) {
+      i++;
+    }
+    if (i == 0) {
+      throw new IllegalArgumentException("'" + s + "' is not a byte count like 67108864 or 64MiB");
+    }
+    long n = Long.parseLong(t.substring(0, i));
+    String unit = t.substring(i);
+    long mult = switch (unit) {
+      case "", "b" -> 1L;
+      case "k", "kb", "kib" -> 1L << 10;
+      case "m", "mb", "mib" -> 1L << 20;
+      case "g", "gb", "gib" -> 1L << 30;
+      case "t", "tb", "tib" -> 1L << 40;
+      default -> throw new IllegalArgumentException(
+          "'" + s + "' has an unknown unit '" + unit + "' (use KiB, MiB, GiB or TiB)");
+    };
+    return Math.multiplyExact(n, mult);
+  }
+}

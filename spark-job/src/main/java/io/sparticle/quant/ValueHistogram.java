@@ -1,0 +1,215 @@
+package io.sparticle.quant;
+
+import java.io.Serializable;
+
+/**
+ * The value distribution of one tensor, compact enough to cluster on the driver.
+ *
+ * <p>For F16 and BF16 it is exact: one bin per distinct bit pattern (at most 65,536), so k-means
+ * on the weighted bins equals k-means on every weight. For F32 a bin holds all values that share
+ * their top 20 bits (sign, exponent and 11 mantissa bits) and is represented by the exact mean of
+ * its values: every value lies within a relative 2^-11 (0.05%) of its bin's mean, which bounds how
+ * far the clustering input is from the raw weights. The encode pass is exact for every dtype.
+ *
+ * <pre>{@code
+ * ValueHistogram.Accumulator acc = ValueHistogram.accumulator(ValueKind.BF16);
+ * acc.addLittleEndian(bytes, 0, numel);
+ * ValueHistogram h = acc.finish(tensorIndex);
+ * }</pre>
+ */
+public final class ValueHistogram implements Serializable {
+  private static final long serialVersionUID = 1L;
+  /** F32 bins keep the top 20 of 32 bits. */
+  public static final int F32_BIN_SHIFT = 12;
+
+  private final int tensor;
+  private final ValueKind kind;
+  private final int[] keys;
+  private final long[] counts;
+  private final double[] sums; // F32 only
+  private final long nonFinite;
+  private final double sumSquares;
+
+  private ValueHistogram(int tensor, ValueKind kind, int[] keys, long[] counts, double[] sums,
+      long nonFinite, double sumSquares) {
+    this.tensor = tensor;
+    this.kind = kind;
+    this.keys = keys;
+    this.counts = counts;
+    this.sums = sums;
+    this.nonFinite = nonFinite;
+    this.sumSquares = sumSquares;
+  }
+
+  public int tensor() {
+    return tensor;
+  }
+
+  public ValueKind kind() {
+    return kind;
+  }
+
+  /** Number of distinct bins. */
+  public int size() {
+    return keys.length;
+  }
+
+  public long count(int i) {
+    return counts[i];
+  }
+
+  /** The representative value of bin i: the exact value for 16-bit kinds, the bin mean for F32. */
+  public double value(int i) {
+    return kind == ValueKind.F32 ? sums[i] / counts[i] : kind.decode16(keys[i]);
+  }
+
+  /** NaN and infinite values seen; they are in no bin. */
+  public long nonFinite() {
+    return nonFinite;
+  }
+
+  /** Number of finite values. */
+  public long totalCount() {
+    long n = 0;
+    for (long c : counts) {
+      n += c;
+    }
+    return n;
+  }
+
+  /** Root mean square of the finite values, computed exactly from the raw values. */
+  public double rms() {
+    long n = totalCount();
+    return n == 0 ? 0 : Math.sqrt(sumSquares / n);
+  }
+
+  /** Sums two histograms of the same tensor (e.g. from two chunks). */
+  public ValueHistogram merge(ValueHistogram o) {
+    if (o.tensor != tensor || o.kind != kind) {
+      throw new IllegalArgumentException("Cannot merge histograms of tensors " + tensor + "/" + kind
+          + " and " + o.tensor + "/" + o.kind);
+    }
+    int n = keys.length + o.keys.length;
+    int[] k = new int[n];
+    long[] c = new long[n];
+    double[] s = sums == null ? null : new double[n];
+    int i = 0;
+    int j = 0;
+    int m = 0;
+    while (i < keys.length || j < o.keys.length) {
+      // Keys are compared as unsigned so the order is the same as bin construction's.
+      int cmp = i == keys.length ? 1 : j == o.keys.length ? -1 : Integer.compareUnsigned(keys[i], o.keys[j]);
+      if (cmp < 0) {
+        k[m] = keys[i];
+        c[m] = counts[i];
+        if (s != null) {
+          s[m] = sums[i];
+        }
+        i++;
+      } else if (cmp > 0) {
+        k[m] = o.keys[j];
+        c[m] = o.counts[j];
+        if (s != null) {
+          s[m] = o.sums[j];
+        }
+        j++;
+      } else {
+        k[m] = keys[i];
+        c[m] = counts[i] + o.counts[j];
+        if (s != null) {
+          s[m] = sums[i] + o.sums[j];
+        }
+        i++;
+        j++;
+      }
+      m++;
+    }
+    return new ValueHistogram(tensor, kind, java.util.Arrays.copyOf(k, m),
+        java.util.Arrays.copyOf(c, m), s == null ? null : java.util.Arrays.copyOf(s, m),
+        nonFinite + o.nonFinite, sumSquares + o.sumSquares);
+  }
+
+  public static Accumulator accumulator(ValueKind kind) {
+    return new Accumulator(kind);
+  }
+
+  /** Dense per-task counting; one per tensor being read. Not thread-safe. */
+  public static final class Accumulator {
+    private final ValueKind kind;
+    private final long[] counts;
+    private final double[] sums;
+    private long nonFinite;
+    private double sumSquares;
+
+    Accumulator(ValueKind kind) {
+      this.kind = kind;
+      int bins = kind == ValueKind.F32 ? 1 << (32 - F32_BIN_SHIFT) : 1 << 16;
+      this.counts = new long[bins];
+      this.sums = kind == ValueKind.F32 ? new double[bins] : null;
+    }
+
+    /** Adds {@code numValues} little-endian values starting at {@code offset}. */
+    public void addLittleEndian(byte[] buf, int offset, int numValues) {
+      if (kind == ValueKind.F32) {
+        double sq = 0;
+        long bad = 0;
+        for (int i = 0, p = offset; i < numValues; i++, p += 4) {
+          int bits = (buf[p] & 0xFF) | (buf[p + 1] & 0xFF) << 8 | (buf[p + 2] & 0xFF) << 16
+              | buf[p + 3] << 24;
+          float x = Float.intBitsToFloat(bits);
+          if (!Float.isFinite(x)) {
+            bad++;
+            continue;
+          }
+          int bin = bits >>> F32_BIN_SHIFT;
+          counts[bin]++;
+          sums[bin] += x;
+          sq += (double) x * x;
+        }
+        nonFinite += bad;
+        sumSquares += sq;
+      } else {
+        for (int i = 0, p = offset; i < numValues; i++, p += 2) {
+          counts[(buf[p] & 0xFF) | (buf[p + 1] & 0xFF) << 8]++;
+        }
+      }
+    }
+
+    public ValueHistogram finish(int tensor) {
+      int n = 0;
+      for (long c : counts) {
+        if (c != 0) {
+          n++;
+        }
+      }
+      int[] k = new int[n];
+      long[] c = new long[n];
+      double[] s = sums == null ? null : new double[n];
+      long bad = nonFinite;
+      double sq = sumSquares;
+      int m = 0;
+      for (int key = 0; key < counts.length; key++) {
+        if (counts[key] == 0) {
+          continue;
+        }
+        if (kind != ValueKind.F32) {
+          float v = kind.decode16(key);
+          if (!Float.isFinite(v)) {
+            bad += counts[key];
+            continue;
+          }
+          // 16-bit sums of squares come from the exact bins, not a per-weight loop.
+          sq += (double) v * v * counts[key];
+        }
+        k[m] = key;
+        c[m] = counts[key];
+        if (s != null) {
+          s[m] = sums[key];
+        }
+        m++;
+      }
+      return new ValueHistogram(tensor, kind, java.util.Arrays.copyOf(k, m),
+          java.util.Arrays.copyOf(c, m), s == null ? null : java.util.Arrays.copyOf(s, m), bad, sq);
+    }
+  }
+}

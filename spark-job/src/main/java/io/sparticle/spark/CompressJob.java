@@ -1,0 +1,240 @@
+package io.sparticle.spark;
+
+import io.sparticle.format.DType;
+import io.sparticle.format.Manifest;
+import io.sparticle.format.SafetensorsLayout;
+import io.sparticle.plan.CompressionPlan;
+import io.sparticle.plan.CompressionPlan.Group;
+import io.sparticle.plan.CompressionPlan.OutputPart;
+import io.sparticle.plan.CompressionPlan.Tensor;
+import io.sparticle.plan.CompressionPlanner;
+import io.sparticle.plan.JobConfig;
+import io.sparticle.plan.SourceCheckpoint;
+import io.sparticle.quant.Codebook;
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.ErrorStats;
+import io.sparticle.quant.HalfFloats;
+import io.sparticle.quant.ValueHistogram;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * The compress job: plan from headers, histogram pass, MLlib particleization, encode pass, commit.
+ *
+ * <pre>{@code
+ * CompressReport report = Sparticle.compress(spark)
+ *     .input("hdfs://nn/models/llama")
+ *     .output("hdfs://nn/models/llama-4bit")
+ *     .config(JobConfig.defaults().withBits(4))
+ *     .execute();
+ * }</pre>
+ */
+public final class CompressJob {
+  public static final String CODEBOOKS_FILE = "codebooks.safetensors";
+  public static final String REPORT_FILE = "report.json";
+  public static final String VERSION = "0.1.0";
+
+  private final SparkSession spark;
+  private String input;
+  private String output;
+  private JobConfig config = JobConfig.defaults();
+  private boolean overwrite;
+
+  CompressJob(SparkSession spark) {
+    this.spark = Objects.requireNonNull(spark, "spark");
+  }
+
+  public CompressJob input(String path) {
+    this.input = path;
+    return this;
+  }
+
+  public CompressJob output(String path) {
+    this.output = path;
+    return this;
+  }
+
+  public CompressJob config(JobConfig config) {
+    this.config = Objects.requireNonNull(config, "config");
+    return this;
+  }
+
+  public CompressJob overwrite(boolean overwrite) {
+    this.overwrite = overwrite;
+    return this;
+  }
+
+  public CompressReport execute() throws IOException, InterruptedException {
+    if (input == null || output == null) {
+      throw new IllegalArgumentException("Both input and output must be set");
+    }
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Configuration hadoop = jsc.hadoopConfiguration();
+    SerializableConfiguration conf = new SerializableConfiguration(hadoop);
+    Timer timer = new Timer();
+
+    SourceCheckpoint source = CheckpointLocator.read(input, hadoop);
+    CompressionPlan plan = CompressionPlanner.plan(source, config);
+    Path out = OutputDirectory.prepare(output, source.directory(), overwrite, hadoop);
+    timer.lap("plan");
+
+    Map<Integer, ValueHistogram> hist = HistogramPass.run(jsc, plan, conf);
+    HistogramPass.checkFinite(plan, hist);
+    timer.lap("histogram");
+
+    float[] scales = Particleizer.scales(plan, hist);
+    Particleizer.Fit[] fits = Particleizer.fitAll(jsc, plan, hist, scales);
+    Codebook[] codebooks = new Codebook[fits.length];
+    for (int i = 0; i < fits.length; i++) {
+      codebooks[i] = fits[i].codebook();
+    }
+    timer.lap("particleization");
+
+    List<EncodePass.PartResult> parts =
+        EncodePass.run(jsc, plan, codebooks, scales, out.toString(), conf);
+    timer.lap("encode");
+
+    List<Manifest.FileEntry> files = checkParts(plan, parts, out, hadoop);
+    PartWriter.Committed cb = OutputDirectory.writeSmall(out, CODEBOOKS_FILE,
+        codebookBytes(plan, codebooks), hadoop);
+    files.add(new Manifest.FileEntry(CODEBOOKS_FILE, cb.size(), cb.crc32c()));
+    Manifest manifest = manifest(plan, source, files, scales);
+    byte[] manifestJson = manifest.toJson();
+    OutputDirectory.writeSmall(out, Manifest.FILE_NAME, manifestJson, hadoop);
+
+    Map<Integer, ErrorStats> errors = new HashMap<>();
+    for (EncodePass.PartResult p : parts) {
+      for (EncodePass.TensorError e : p.errors()) {
+        errors.put(e.tensor(), e.stats());
+      }
+    }
+    long outputBytes = manifestJson.length;
+    for (Manifest.FileEntry f : files) {
+      outputBytes += f.size();
+    }
+    timer.lap("commit");
+    CompressReport report = CompressReport.of(plan, source.totalBytes(), outputBytes, codebooks,
+        fits, errors, timer, out.toString());
+    OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
+    OutputDirectory.markSuccess(out, hadoop);
+    return report;
+  }
+
+  /** Every part must exist at its final name with exactly the size its layout says. */
+  private static List<Manifest.FileEntry> checkParts(CompressionPlan plan,
+      List<EncodePass.PartResult> results, Path out, Configuration conf) throws IOException {
+    FileSystem fs = out.getFileSystem(conf);
+    Map<String, EncodePass.PartResult> byName = new HashMap<>();
+    for (EncodePass.PartResult r : results) {
+      byName.put(r.fileName(), r);
+    }
+    List<Manifest.FileEntry> files = new ArrayList<>();
+    for (OutputPart part : plan.parts()) {
+      EncodePass.PartResult r = byName.get(part.fileName());
+      long expected = plan.layout(part).fileLength();
+      if (r == null) {
+        throw new IllegalStateException("No result for output part " + part.fileName());
+      }
+      long actual = fs.getFileStatus(new Path(out, part.fileName())).getLen();
+      if (actual != expected || r.size() != expected) {
+        throw new IOException(new Path(out, part.fileName()) + " is " + actual + " bytes, expected "
+            + expected + "; not committing");
+      }
+      files.add(new Manifest.FileEntry(part.fileName(), actual, r.crc32c()));
+    }
+    return files;
+  }
+
+  static String codebookKey(int group) {
+    return String.format("group.%05d", group);
+  }
+
+  static DType codebookDType(CodebookPrecision p) {
+    return switch (p) {
+      case F32 -> DType.F32;
+      case F16 -> DType.F16;
+      case BF16 -> DType.BF16;
+    };
+  }
+
+  /** codebooks.safetensors: one tensor [k] per group, in the codebook precision. */
+  private static byte[] codebookBytes(CompressionPlan plan, Codebook[] codebooks) {
+    DType dtype = codebookDType(plan.config().codebookPrecision());
+    SafetensorsLayout.Builder b = SafetensorsLayout.builder();
+    for (Group g : plan.groups()) {
+      b.add(codebookKey(g.index()), dtype, new long[] {codebooks[g.index()].size()});
+    }
+    SafetensorsLayout layout = b.build();
+    ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(layout.fileLength())).order(ByteOrder.LITTLE_ENDIAN);
+    buf.put(layout.headerBytes());
+    for (Group g : plan.groups()) {
+      for (float c : codebooks[g.index()].centroids()) {
+        switch (dtype) {
+          case F32 -> buf.putFloat(c);
+          case F16 -> buf.putShort(HalfFloats.floatToF16(c));
+          default -> buf.putShort(HalfFloats.floatToBf16(c));
+        }
+      }
+    }
+    return buf.array();
+  }
+
+  private static Manifest manifest(CompressionPlan plan, SourceCheckpoint source,
+      List<Manifest.FileEntry> files, float[] scales) {
+    List<Manifest.SourceFileEntry> srcFiles = new ArrayList<>();
+    for (SourceCheckpoint.SourceFile f : source.files()) {
+      srcFiles.add(new Manifest.SourceFileEntry(f.name(), f.header().fileLength(), f.header().metadata()));
+    }
+    Manifest.Source src = new Manifest.Source("safetensors", srcFiles, source.index() != null,
+        source.index() == null ? null : source.index().metadataJson());
+    List<Manifest.GroupEntry> groups = new ArrayList<>();
+    for (Group g : plan.groups()) {
+      groups.add(new Manifest.GroupEntry(g.name(), Manifest.METHOD_KMEANS, g.bits(), g.k(), 1,
+          plan.config().codebookPrecision().name(), codebookKey(g.index()), g.perTensorScale()));
+    }
+    String[] fileOf = new String[plan.tensors().size()];
+    for (OutputPart part : plan.parts()) {
+      for (int t : part.tensors()) {
+        fileOf[t] = part.fileName();
+      }
+    }
+    List<Manifest.TensorEntry> tensors = new ArrayList<>();
+    for (Tensor t : plan.tensors()) {
+      boolean c = t.compressed();
+      tensors.add(new Manifest.TensorEntry(t.name(), t.dtype().name(), t.shape(),
+          plan.sourceFiles().get(t.file()), c ? Manifest.ENCODING_CODEBOOK : Manifest.ENCODING_DENSE,
+          t.group(), t.bits(), c ? scales[t.index()] : 1f, c ? Manifest.PACKING_LSB : null,
+          fileOf[t.index()], t.name()));
+    }
+    return new Manifest(Manifest.FORMAT_VERSION, List.of(), "sparticle " + VERSION, src,
+        CODEBOOKS_FILE, files, groups, tensors);
+  }
+
+  /** Wall-clock seconds per phase, in order. */
+  static final class Timer {
+    private final long start = System.nanoTime();
+    private long last = start;
+    final Map<String, Double> phases = new java.util.LinkedHashMap<>();
+
+    void lap(String phase) {
+      long now = System.nanoTime();
+      phases.put(phase, (now - last) / 1e9);
+      last = now;
+    }
+
+    double total() {
+      return (last - start) / 1e9;
+    }
+  }
+}

@@ -1,0 +1,184 @@
+package io.sparticle.spark;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sparticle.packing.BitPacking;
+import io.sparticle.plan.CompressionPlan;
+import io.sparticle.plan.CompressionPlan.Group;
+import io.sparticle.plan.CompressionPlan.Tensor;
+import io.sparticle.quant.Codebook;
+import io.sparticle.quant.ErrorStats;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * What a compress run did and how well: the {@code report.json} of the output and the summary the
+ * CLI prints. Totals, one row per compressed tensor, one per group.
+ */
+public record CompressReport(
+    String output,
+    long params,
+    long compressedParams,
+    long inputBytes,
+    long outputBytes,
+    long codeBytes,
+    long codebookBytes,
+    ErrorStats total,
+    double seconds,
+    Map<String, Double> phaseSeconds,
+    List<TensorRow> tensors,
+    List<GroupRow> groups,
+    List<String> warnings) {
+
+  public record TensorRow(String name, String group, int bits, long numel, ErrorStats error) {}
+
+  public record GroupRow(String name, int k, int bits, List<String> tensors, float[] codebook,
+      int iterations, int points, ErrorStats error) {}
+
+  /** Input bytes over output bytes (all files of the output directory). */
+  public double ratio() {
+    return (double) inputBytes / outputBytes;
+  }
+
+  /** Bits per compressed weight: packed codes plus codebooks. */
+  public double bitsPerWeight() {
+    return compressedParams == 0 ? 0 : 8.0 * (codeBytes + codebookBytes) / compressedParams;
+  }
+
+  static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
+      Codebook[] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
+      CompressJob.Timer timer, String output) {
+    ErrorStats total = new ErrorStats();
+    List<TensorRow> tensors = new java.util.ArrayList<>();
+    long codeBytes = 0;
+    for (Tensor t : plan.tensors()) {
+      if (!t.compressed()) {
+        continue;
+      }
+      ErrorStats e = errors.get(t.index());
+      if (e == null) {
+        throw new IllegalStateException("No error measured for tensor " + t.name());
+      }
+      total.merge(e);
+      codeBytes += BitPacking.bytesRequired(t.numel(), t.bits());
+      tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(), e));
+    }
+    List<GroupRow> groups = new java.util.ArrayList<>();
+    long codebookBytes = 0;
+    int cbSize = CompressJob.codebookDType(plan.config().codebookPrecision()).byteSize();
+    for (Group g : plan.groups()) {
+      ErrorStats ge = new ErrorStats();
+      List<String> names = new java.util.ArrayList<>();
+      for (int t : g.tensors()) {
+        ge.merge(errors.get(t));
+        names.add(plan.tensors().get(t).name());
+      }
+      codebookBytes += (long) codebooks[g.index()].size() * cbSize;
+      groups.add(new GroupRow(g.name(), codebooks[g.index()].size(), g.bits(), names,
+          codebooks[g.index()].centroids(), fits[g.index()].iterations(), fits[g.index()].points(), ge));
+    }
+    return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
+        outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
+        tensors, groups, plan.warnings());
+  }
+
+  private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  public byte[] toJson() {
+    ObjectNode root = MAPPER.createObjectNode();
+    ObjectNode t = root.putObject("totals");
+    t.put("params", params);
+    t.put("compressed_params", compressedParams);
+    t.put("input_bytes", inputBytes);
+    t.put("output_bytes", outputBytes);
+    t.put("ratio", ratio());
+    t.put("bits_per_weight", bitsPerWeight());
+    putDb(t, "sqnr_db", total.sqnrDb());
+    t.put("mse", total.mse());
+    t.put("max_abs_err", total.maxAbsError());
+    t.put("seconds", seconds);
+    ObjectNode ph = t.putObject("phase_seconds");
+    for (String p : List.of("plan", "histogram", "particleization", "encode", "commit")) {
+      ph.put(p, phaseSeconds.getOrDefault(p, 0.0));
+    }
+    ArrayNode ts = root.putArray("tensors");
+    for (TensorRow r : tensors) {
+      ObjectNode o = ts.addObject();
+      o.put("name", r.name());
+      o.put("group", r.group());
+      o.put("bits", r.bits());
+      o.put("numel", r.numel());
+      o.put("mse", r.error().mse());
+      putDb(o, "sqnr_db", r.error().sqnrDb());
+      o.put("max_abs_err", r.error().maxAbsError());
+    }
+    ArrayNode gs = root.putArray("groups");
+    for (GroupRow g : groups) {
+      ObjectNode o = gs.addObject();
+      o.put("name", g.name());
+      o.put("k", g.k());
+      o.put("bits", g.bits());
+      ArrayNode names = o.putArray("tensors");
+      g.tensors().forEach(names::add);
+      ArrayNode cb = o.putArray("codebook");
+      for (float c : g.codebook()) {
+        cb.add(c);
+      }
+      o.put("kmeans_iterations", g.iterations());
+      o.put("histogram_points", g.points());
+      putDb(o, "sqnr_db", g.error().sqnrDb());
+    }
+    ArrayNode w = root.putArray("warnings");
+    warnings.forEach(w::add);
+    try {
+      return (MAPPER.writeValueAsString(root) + "\n").getBytes(StandardCharsets.UTF_8);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** JSON has no Infinity: a lossless tensor's SQNR is written as null. */
+  private static void putDb(ObjectNode o, String key, double db) {
+    if (Double.isFinite(db)) {
+      o.put(key, db);
+    } else {
+      o.putNull(key);
+    }
+  }
+
+  /** The short human summary printed at the end of a run. */
+  public String summary() {
+    StringBuilder s = new StringBuilder();
+    s.append(String.format(Locale.ROOT, "Compressed %,d of %,d params in %d groups (%d tensors)%n",
+        compressedParams, params, groups.size(), tensors.size()));
+    s.append(String.format(Locale.ROOT, "  size    %,d -> %,d bytes  ratio %.2fx  %.3f bits/weight%n",
+        inputBytes, outputBytes, ratio(), bitsPerWeight()));
+    s.append(String.format(Locale.ROOT, "  error   SQNR %.2f dB  MSE %.3e  max |err| %.3e%n",
+        total.sqnrDb(), total.mse(), total.maxAbsError()));
+    StringBuilder phases = new StringBuilder();
+    for (String p : List.of("plan", "histogram", "particleization", "encode", "commit")) {
+      phases.append(String.format(Locale.ROOT, " %s %.1f", p, phaseSeconds.getOrDefault(p, 0.0)));
+    }
+    s.append(String.format(Locale.ROOT, "  time    %.1f s (%s )  %.1fM params/s%n", seconds,
+        phases.toString().trim(), params / seconds / 1e6));
+    TensorRow worst = null;
+    for (TensorRow r : tensors) {
+      if (worst == null || r.error().sqnrDb() < worst.error().sqnrDb()) {
+        worst = r;
+      }
+    }
+    if (worst != null) {
+      s.append(String.format(Locale.ROOT, "  worst   %s  %.2f dB%n", worst.name(), worst.error().sqnrDb()));
+    }
+    for (String w : warnings) {
+      s.append("  warning ").append(w).append('\n');
+    }
+    s.append("  output  ").append(output).append('\n');
+    return s.toString();
+  }
+}

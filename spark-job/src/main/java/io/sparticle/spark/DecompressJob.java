@@ -1,0 +1,328 @@
+package io.sparticle.spark;
+
+import io.sparticle.format.CheckpointFormatException;
+import io.sparticle.format.CheckpointFormatException.Reason;
+import io.sparticle.format.DType;
+import io.sparticle.format.Manifest;
+import io.sparticle.format.SafetensorsHeader;
+import io.sparticle.format.SafetensorsLayout;
+import io.sparticle.format.SafetensorsReader;
+import io.sparticle.format.ShardIndex;
+import io.sparticle.format.TensorInfo;
+import io.sparticle.io.HadoopInputFile;
+import io.sparticle.io.RangeReader;
+import io.sparticle.packing.BitPacking;
+import io.sparticle.plan.JobConfig;
+import io.sparticle.quant.HalfFloats;
+import io.sparticle.quant.ValueKind;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * Rebuilds dense HF-style safetensors from a compressed checkpoint: the original file names,
+ * tensor names, shapes and dtypes, with an index when the source was sharded. Dense tensors are
+ * copied byte for byte; compressed ones become {@code centroid[code] * scale} rounded to their
+ * dtype. One Spark task per output file.
+ */
+public final class DecompressJob {
+  private final SparkSession spark;
+  private String input;
+  private String output;
+  private boolean overwrite;
+  private long chunkBytes = JobConfig.DEFAULT_CHUNK_BYTES;
+
+  DecompressJob(SparkSession spark) {
+    this.spark = Objects.requireNonNull(spark, "spark");
+  }
+
+  public DecompressJob input(String path) {
+    this.input = path;
+    return this;
+  }
+
+  public DecompressJob output(String path) {
+    this.output = path;
+    return this;
+  }
+
+  public DecompressJob overwrite(boolean overwrite) {
+    this.overwrite = overwrite;
+    return this;
+  }
+
+  public DecompressJob chunkBytes(long bytes) {
+    this.chunkBytes = bytes;
+    return this;
+  }
+
+  /** Result of a decompress run. */
+  public record Result(String output, int files, long params, long bytes, double seconds) {}
+
+  record Item(String name, DType dtype, String dataFile, long offset, long numel, long byteLength,
+      int bits, float[] centroids, float scale) implements Serializable {}
+
+  record Task(String fileName, byte[] header, long expectedLength, List<Item> items)
+      implements Serializable {}
+
+  /** Reads and checks a committed compressed checkpoint's manifest. */
+  public static Manifest readManifest(String dir, Configuration conf) throws IOException {
+    Path d = new Path(dir);
+    FileSystem fs = d.getFileSystem(conf);
+    if (!fs.exists(new Path(d, OutputDirectory.SUCCESS))) {
+      if (!fs.exists(d)) {
+        throw new FileNotFoundException("Input " + dir + " does not exist");
+      }
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir, null,
+          "no " + OutputDirectory.SUCCESS + " marker: the compressed checkpoint is incomplete or is not one");
+    }
+    Path m = new Path(d, Manifest.FILE_NAME);
+    long len = fs.getFileStatus(m).getLen();
+    if (len > SafetensorsReader.MAX_HEADER_LENGTH) {
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, m.toString(), null,
+          "manifest is " + len + " bytes, over the limit");
+    }
+    byte[] json;
+    try (InputStream in = fs.open(m)) {
+      json = in.readAllBytes();
+    }
+    Manifest manifest = Manifest.parse(m.toString(), json);
+    for (Manifest.FileEntry f : manifest.files()) {
+      Path p = new Path(d, f.name());
+      FileStatus st;
+      try {
+        st = fs.getFileStatus(p);
+      } catch (FileNotFoundException e) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), null,
+            "listed in the manifest but missing");
+      }
+      if (st.getLen() != f.size()) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), null,
+            "is " + st.getLen() + " bytes but the manifest says " + f.size());
+      }
+    }
+    return manifest;
+  }
+
+  public Result execute() throws IOException {
+    if (input == null || output == null) {
+      throw new IllegalArgumentException("Both input and output must be set");
+    }
+    long start = System.nanoTime();
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Configuration hadoop = jsc.hadoopConfiguration();
+    Path in = new Path(input).getFileSystem(hadoop).makeQualified(new Path(input));
+    Manifest manifest = readManifest(in.toString(), hadoop);
+    float[][] codebooks = readCodebooks(in, manifest, hadoop);
+
+    Map<String, SafetensorsHeader> headers = new HashMap<>();
+    for (Manifest.FileEntry f : manifest.files()) {
+      headers.put(f.name(), SafetensorsReader.readHeader(
+          HadoopInputFile.of(new Path(in, f.name()), hadoop, f.size())));
+    }
+    Map<String, List<Item>> bySource = new LinkedHashMap<>();
+    for (Manifest.SourceFileEntry f : manifest.source().files()) {
+      bySource.put(f.name(), new ArrayList<>());
+    }
+    long params = 0;
+    for (Manifest.TensorEntry t : manifest.tensors()) {
+      bySource.get(t.sourceFile()).add(item(in, t, headers.get(t.file()), manifest, codebooks));
+      params += t.numel();
+    }
+    Path out = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
+
+    List<Task> tasks = new ArrayList<>();
+    for (Manifest.SourceFileEntry f : manifest.source().files()) {
+      SafetensorsLayout.Builder b = SafetensorsLayout.builder();
+      f.metadata().forEach(b::metadata);
+      for (Item item : bySource.get(f.name())) {
+        b.add(item.name(), item.dtype(), shapeOf(manifest, item.name()));
+      }
+      SafetensorsLayout layout = b.build();
+      tasks.add(new Task(f.name(), layout.headerBytes(), layout.fileLength(), bySource.get(f.name())));
+    }
+    SerializableConfiguration conf = new SerializableConfiguration(hadoop);
+    String outDir = out.toString();
+    long chunk = chunkBytes;
+    jsc.setJobDescription("sparticle: decompress " + tasks.size() + " files");
+    List<Long> sizes = jsc.parallelize(tasks, Math.max(1, tasks.size()))
+        .map(task -> decode(task, outDir, chunk, conf))
+        .collect();
+    long bytes = 0;
+    for (long s : sizes) {
+      bytes += s;
+    }
+    if (manifest.source().sharded()) {
+      Map<String, String> weightMap = new LinkedHashMap<>();
+      for (Manifest.TensorEntry t : manifest.tensors()) {
+        weightMap.put(t.name(), t.sourceFile());
+      }
+      OutputDirectory.writeSmall(out, ShardIndex.FILE_NAME,
+          ShardIndex.of(weightMap, manifest.source().indexMetadataJson()).toJson(), hadoop);
+    }
+    OutputDirectory.markSuccess(out, hadoop);
+    return new Result(outDir, tasks.size(), params, bytes, (System.nanoTime() - start) / 1e9);
+  }
+
+  private static long[] shapeOf(Manifest m, String name) {
+    for (Manifest.TensorEntry t : m.tensors()) {
+      if (t.name().equals(name)) {
+        return t.shape();
+      }
+    }
+    throw new IllegalStateException(name);
+  }
+
+  private static float[][] readCodebooks(Path in, Manifest manifest, Configuration conf)
+      throws IOException {
+    Path p = new Path(in, manifest.codebooksFile());
+    HadoopInputFile file = HadoopInputFile.of(p, conf);
+    SafetensorsHeader header = SafetensorsReader.readHeader(file);
+    float[][] books = new float[manifest.groups().size()][];
+    try (RangeReader r = file.open()) {
+      for (int g = 0; g < books.length; g++) {
+        Manifest.GroupEntry ge = manifest.groups().get(g);
+        TensorInfo t = header.tensor(ge.codebook());
+        if (t == null || t.rank() != 1 || t.shape()[0] != ge.k() || !t.dtype().isCompressibleFloat()) {
+          throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), ge.codebook(),
+              "codebook of group '" + ge.name() + "' must be a float tensor of shape [" + ge.k() + "]");
+        }
+        byte[] raw = new byte[(int) t.byteLength()];
+        r.readFully(header.absoluteOffset(t), raw, 0, raw.length);
+        float[] c = new float[ge.k()];
+        for (int i = 0; i < c.length; i++) {
+          c[i] = switch (t.dtype()) {
+            case F32 -> Float.intBitsToFloat(le32(raw, i * 4));
+            case F16 -> HalfFloats.f16ToFloat((short) le16(raw, i * 2));
+            default -> HalfFloats.bf16ToFloat((short) le16(raw, i * 2));
+          };
+          if (!Float.isFinite(c[i])) {
+            throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), ge.codebook(),
+                "codebook entry " + i + " is not finite");
+          }
+        }
+        books[g] = c;
+      }
+    }
+    return books;
+  }
+
+  private static Item item(Path in, Manifest.TensorEntry t, SafetensorsHeader header,
+      Manifest manifest, float[][] codebooks) throws CheckpointFormatException {
+    String file = new Path(in, t.file()).toString();
+    TensorInfo stored = header.tensor(t.key());
+    if (stored == null) {
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
+          "tensor '" + t.key() + "' named by the manifest is not in the file");
+    }
+    DType dtype = DType.fromName(t.dtype()).orElseThrow();
+    long numel = t.numel();
+    if (Manifest.ENCODING_DENSE.equals(t.encoding())) {
+      if (stored.dtype() != dtype || !java.util.Arrays.equals(stored.shape(), t.shape())) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
+            "stored as " + stored.dtype() + java.util.Arrays.toString(stored.shape())
+                + " but the manifest says " + dtype + java.util.Arrays.toString(t.shape()));
+      }
+      return new Item(t.name(), dtype, file, header.absoluteOffset(stored), numel,
+          stored.byteLength(), 0, null, 1f);
+    }
+    long packed = BitPacking.bytesRequired(numel, t.bits());
+    if (stored.dtype() != DType.U8 || stored.byteLength() != packed) {
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
+          "codes must be U8 [" + packed + "] for " + numel + " values at " + t.bits()
+              + " bits, found " + stored.dtype() + java.util.Arrays.toString(stored.shape()));
+    }
+    return new Item(t.name(), dtype, file, header.absoluteOffset(stored), numel, packed, t.bits(),
+        codebooks[t.group()], t.scale());
+  }
+
+  static long decode(Task task, String outDir, long chunkBytes, SerializableConfiguration conf)
+      throws IOException {
+    try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get())) {
+      out.write(task.header(), 0, task.header().length);
+      for (Item item : task.items()) {
+        try (RangeReader in = HadoopInputFile.of(new Path(item.dataFile()), conf.get()).open()) {
+          if (item.centroids() == null) {
+            byte[] buf = new byte[(int) Math.min(chunkBytes, Math.max(1, item.byteLength()))];
+            for (long done = 0; done < item.byteLength(); ) {
+              int n = (int) Math.min(buf.length, item.byteLength() - done);
+              in.readFully(item.offset() + done, buf, 0, n);
+              out.write(buf, 0, n);
+              done += n;
+            }
+          } else {
+            decodeTensor(in, item, out, chunkBytes);
+          }
+        }
+      }
+      return out.commit(task.expectedLength()).size();
+    }
+  }
+
+  private static void decodeTensor(RangeReader in, Item item, PartWriter out, long chunkBytes)
+      throws IOException {
+    ValueKind kind = Kinds.of(item.dtype());
+    int size = kind.byteSize();
+    int k = item.centroids().length;
+    // The bytes a decoder writes for each code: centroid * scale rounded to the dtype.
+    int[] raw = new int[k];
+    for (int c = 0; c < k; c++) {
+      float v = item.centroids()[c] * item.scale();
+      raw[c] = switch (kind) {
+        case F32 -> Float.floatToRawIntBits(v);
+        case F16 -> HalfFloats.floatToF16(v) & 0xFFFF;
+        case BF16 -> HalfFloats.floatToBf16(v) & 0xFFFF;
+      };
+    }
+    int bits = item.bits();
+    long maxElems = Math.max(8, (chunkBytes / size) / 8 * 8);
+    int chunkElems = (int) Math.min(maxElems, item.numel());
+    byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
+    byte[] codes = new byte[chunkElems];
+    byte[] dense = new byte[chunkElems * size];
+    for (long first = 0; first < item.numel(); first += chunkElems) {
+      int n = (int) Math.min(chunkElems, item.numel() - first);
+      int packedBytes = (int) BitPacking.bytesRequired(n, bits);
+      // first is a multiple of 8, so its codes start on a byte boundary.
+      in.readFully(item.offset() + first / 8 * bits, packed, 0, packedBytes);
+      BitPacking.unpack(packed, 0, n, bits, codes, 0);
+      if (size == 2) {
+        for (int i = 0, p = 0; i < n; i++, p += 2) {
+          int v = raw[codes[i] & 0xFF];
+          dense[p] = (byte) v;
+          dense[p + 1] = (byte) (v >>> 8);
+        }
+      } else {
+        for (int i = 0, p = 0; i < n; i++, p += 4) {
+          int v = raw[codes[i] & 0xFF];
+          dense[p] = (byte) v;
+          dense[p + 1] = (byte) (v >>> 8);
+          dense[p + 2] = (byte) (v >>> 16);
+          dense[p + 3] = (byte) (v >>> 24);
+        }
+      }
+      out.write(dense, 0, n * size);
+    }
+  }
+
+  private static int le16(byte[] b, int p) {
+    return (b[p] & 0xFF) | (b[p + 1] & 0xFF) << 8;
+  }
+
+  private static int le32(byte[] b, int p) {
+    return (b[p] & 0xFF) | (b[p + 1] & 0xFF) << 8 | (b[p + 2] & 0xFF) << 16 | b[p + 3] << 24;
+  }
+}

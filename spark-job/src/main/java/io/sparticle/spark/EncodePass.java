@@ -1,0 +1,124 @@
+package io.sparticle.spark;
+
+import io.sparticle.format.DType;
+import io.sparticle.io.HadoopInputFile;
+import io.sparticle.io.RangeReader;
+import io.sparticle.packing.BitPacking;
+import io.sparticle.plan.CompressionPlan;
+import io.sparticle.plan.CompressionPlan.OutputPart;
+import io.sparticle.plan.CompressionPlan.Tensor;
+import io.sparticle.quant.Codebook;
+import io.sparticle.quant.ErrorStats;
+import io.sparticle.quant.ValueKind;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+
+/**
+ * Pass 3: one task per output part. Each task streams its tensors from the source chunk by
+ * chunk, maps every weight of a compressed tensor to its nearest centroid (a 65,536-entry lookup
+ * table for 16-bit dtypes), bit-packs the codes, copies dense tensors unchanged, measures the
+ * exact reconstruction error, and writes the part through {@link PartWriter} (temp file, then
+ * rename into place). Memory per task: about three chunk-sized buffers.
+ */
+final class EncodePass {
+  private EncodePass() {}
+
+  record Item(int tensor, String name, String sourceFile, DType dtype, long offset, long numel,
+      long byteLength, int group, int bits, float scale) implements Serializable {}
+
+  record Task(int part, String fileName, byte[] header, long expectedLength, List<Item> items)
+      implements Serializable {}
+
+  /** Error of one tensor as measured while encoding it. */
+  record TensorError(int tensor, ErrorStats stats) implements Serializable {}
+
+  record PartResult(int part, String fileName, long size, String crc32c, List<TensorError> errors)
+      implements Serializable {}
+
+  static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, Codebook[] codebooks,
+      float[] scales, String outputDir, SerializableConfiguration conf) {
+    List<Task> tasks = new ArrayList<>();
+    for (OutputPart part : plan.parts()) {
+      List<Item> items = new ArrayList<>();
+      for (int t : part.tensors()) {
+        Tensor tensor = plan.tensors().get(t);
+        String src = new Path(plan.sourceDirectory(), plan.sourceFiles().get(tensor.file())).toString();
+        items.add(new Item(t, tensor.name(), src, tensor.dtype(), tensor.offset(), tensor.numel(),
+            tensor.byteLength(), tensor.group(), tensor.bits(), scales[t]));
+      }
+      var layout = plan.layout(part);
+      tasks.add(new Task(part.index(), part.fileName(), layout.headerBytes(), layout.fileLength(), items));
+    }
+    Broadcast<Codebook[]> books = jsc.broadcast(codebooks);
+    long chunkBytes = plan.config().chunkBytes();
+    jsc.setJobDescription("sparticle: encode " + tasks.size() + " parts");
+    try {
+      return jsc.parallelize(tasks, tasks.size())
+          .map(task -> encode(task, books.value(), chunkBytes, outputDir, conf))
+          .collect();
+    } finally {
+      books.destroy();
+    }
+  }
+
+  static PartResult encode(Task task, Codebook[] codebooks, long chunkBytes, String outputDir,
+      SerializableConfiguration conf) throws IOException {
+    List<TensorError> errors = new ArrayList<>();
+    try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get())) {
+      out.write(task.header(), 0, task.header().length);
+      for (Item item : task.items()) {
+        try (RangeReader in = HadoopInputFile.of(new Path(item.sourceFile()), conf.get()).open()) {
+          if (item.group() < 0) {
+            copyDense(in, item, out, chunkBytes);
+          } else {
+            errors.add(new TensorError(item.tensor(),
+                encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
+          }
+        }
+      }
+      PartWriter.Committed c = out.commit(task.expectedLength());
+      return new PartResult(task.part(), task.fileName(), c.size(), c.crc32c(), errors);
+    }
+  }
+
+  private static void copyDense(RangeReader in, Item item, PartWriter out, long chunkBytes)
+      throws IOException {
+    byte[] buf = new byte[(int) Math.min(chunkBytes, item.byteLength())];
+    for (long done = 0; done < item.byteLength(); ) {
+      int n = (int) Math.min(buf.length, item.byteLength() - done);
+      in.readFully(item.offset() + done, buf, 0, n);
+      out.write(buf, 0, n);
+      done += n;
+    }
+  }
+
+  private static ErrorStats encodeTensor(RangeReader in, Item item, Codebook codebook,
+      PartWriter out, long chunkBytes) throws IOException {
+    ValueKind kind = Kinds.of(item.dtype());
+    int size = kind.byteSize();
+    int bits = item.bits();
+    // A multiple of 8 values per chunk keeps packed chunks byte-aligned.
+    long maxElems = Math.max(8, (chunkBytes / size) / 8 * 8);
+    int chunkElems = (int) Math.min(maxElems, item.numel());
+    byte[] raw = new byte[chunkElems * size];
+    byte[] codes = new byte[chunkElems];
+    byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
+    TensorEncoder enc = kind == ValueKind.F32
+        ? TensorEncoder.f32(codebook, item.scale())
+        : TensorEncoder.sixteenBit(kind, codebook, item.scale());
+    for (long first = 0; first < item.numel(); first += chunkElems) {
+      int n = (int) Math.min(chunkElems, item.numel() - first);
+      in.readFully(item.offset() + first * size, raw, 0, n * size);
+      enc.encode(raw, n, codes);
+      int packedBytes = (int) BitPacking.bytesRequired(n, bits);
+      BitPacking.pack(codes, 0, n, bits, packed, 0);
+      out.write(packed, 0, packedBytes);
+    }
+    return enc.stats();
+  }
+}

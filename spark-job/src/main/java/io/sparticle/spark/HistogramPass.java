@@ -1,0 +1,107 @@
+package io.sparticle.spark;
+
+import io.sparticle.format.CheckpointFormatException;
+import io.sparticle.format.CheckpointFormatException.Reason;
+import io.sparticle.io.HadoopInputFile;
+import io.sparticle.io.RangeReader;
+import io.sparticle.plan.CompressionPlan;
+import io.sparticle.plan.CompressionPlan.ReadSplit;
+import io.sparticle.plan.CompressionPlan.Tensor;
+import io.sparticle.plan.CompressionPlan.TensorSlice;
+import io.sparticle.quant.ValueHistogram;
+import io.sparticle.quant.ValueKind;
+import java.io.IOException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
+import scala.Tuple2;
+
+/**
+ * Pass 1: every task reads its split's byte ranges and counts the values of each compressed
+ * tensor; per-tensor histograms are merged across tasks and returned to the driver. Memory per
+ * task: one read buffer of at most chunk-bytes plus one dense bin array.
+ */
+final class HistogramPass {
+  private HistogramPass() {}
+
+  /** What one task needs: no plan, no config beyond this. */
+  record Task(String file, List<Slice> slices, int bufferBytes) implements Serializable {}
+
+  record Slice(int tensor, String name, ValueKind kind, long offset, long numElements, boolean last)
+      implements Serializable {}
+
+  static Map<Integer, ValueHistogram> run(JavaSparkContext jsc, CompressionPlan plan,
+      SerializableConfiguration conf) throws IOException {
+    List<Task> tasks = new ArrayList<>();
+    for (ReadSplit split : plan.histogramSplits()) {
+      String file = new Path(plan.sourceDirectory(), plan.sourceFiles().get(split.file())).toString();
+      List<Slice> slices = new ArrayList<>();
+      long bytes = 0;
+      for (TensorSlice s : split.slices()) {
+        Tensor t = plan.tensors().get(s.tensor());
+        int size = t.dtype().byteSize();
+        slices.add(new Slice(t.index(), t.name(), Kinds.of(t.dtype()),
+            t.offset() + s.firstElement() * size, s.numElements(),
+            s.firstElement() + s.numElements() == t.numel()));
+        bytes = Math.max(bytes, s.numElements() * size);
+      }
+      tasks.add(new Task(file, slices, Math.toIntExact(bytes)));
+    }
+    if (tasks.isEmpty()) {
+      return Map.of();
+    }
+    jsc.setJobDescription("sparticle: histograms of " + plan.groups().size() + " groups");
+    return jsc.parallelize(tasks, tasks.size())
+        .flatMapToPair(task -> histograms(task, conf).iterator())
+        .reduceByKey(ValueHistogram::merge)
+        .collectAsMap();
+  }
+
+  static List<Tuple2<Integer, ValueHistogram>> histograms(Task task, SerializableConfiguration conf)
+      throws IOException {
+    List<Tuple2<Integer, ValueHistogram>> out = new ArrayList<>();
+    byte[] buf = new byte[task.bufferBytes()];
+    ValueHistogram.Accumulator acc = null;
+    int accTensor = -1;
+    try (RangeReader in = HadoopInputFile.of(new Path(task.file()), conf.get()).open()) {
+      for (Slice s : task.slices()) {
+        if (s.tensor() != accTensor) {
+          if (acc != null) {
+            out.add(finish(task, acc, accTensor));
+          }
+          acc = ValueHistogram.accumulator(s.kind());
+          accTensor = s.tensor();
+        }
+        int len = Math.toIntExact(s.numElements() * s.kind().byteSize());
+        in.readFully(s.offset(), buf, 0, len);
+        acc.addLittleEndian(buf, 0, (int) s.numElements());
+      }
+    }
+    if (acc != null) {
+      out.add(finish(task, acc, accTensor));
+    }
+    return out;
+  }
+
+  private static Tuple2<Integer, ValueHistogram> finish(Task task, ValueHistogram.Accumulator acc,
+      int tensor) {
+    return new Tuple2<>(tensor, acc.finish(tensor));
+  }
+
+  /** NaN or Inf in a tensor to compress is bad input: fail naming the tensor. */
+  static void checkFinite(CompressionPlan plan, Map<Integer, ValueHistogram> histograms)
+      throws CheckpointFormatException {
+    for (Tensor t : plan.tensors()) {
+      ValueHistogram h = histograms.get(t.index());
+      if (t.compressed() && h != null && h.nonFinite() > 0) {
+        throw new CheckpointFormatException(Reason.NON_FINITE_VALUE,
+            plan.sourceFiles().get(t.file()), t.name(),
+            h.nonFinite() + " of " + t.numel() + " values are NaN or infinite; such a tensor "
+                + "cannot be clustered (keep it dense with a keep-dense rule)");
+      }
+    }
+  }
+}

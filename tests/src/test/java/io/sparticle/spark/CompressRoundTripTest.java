@@ -1,0 +1,106 @@
+package io.sparticle.spark;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sparticle.format.DType;
+import io.sparticle.format.Manifest;
+import io.sparticle.format.ShardIndex;
+import io.sparticle.plan.JobConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** compress -> decompress on generated sharded checkpoints of every compressible dtype. */
+class CompressRoundTripTest {
+  @TempDir Path tmp;
+
+  @ParameterizedTest
+  @EnumSource(value = DType.class, names = {"BF16", "F16", "F32"})
+  void roundTripRestoresShapesDenseBytesAndMeasuredError(DType dtype) throws Exception {
+    Path model = Checkpoints.generate(tmp.resolve("model"), dtype);
+    Path packed = tmp.resolve("packed");
+    Path restored = tmp.resolve("restored");
+    // Small output parts and chunks so the test crosses part and chunk boundaries.
+    JobConfig config = JobConfig.defaults().withBits(4).withOutputShardBytes(300 << 10)
+        .withChunkBytes(64 << 10);
+
+    CompressReport report = Sparticle.compress(SharedSpark.get()).input(model.toString())
+        .output(packed.toString()).config(config).execute();
+
+    Map<String, Checkpoints.Tensor> original = Checkpoints.readAll(model);
+    assertTrue(Files.exists(packed.resolve("_SUCCESS")));
+    assertFalse(Files.exists(packed.resolve("_temporary")), "temp files are cleaned");
+    Manifest manifest = Manifest.parse("manifest.json", Files.readAllBytes(packed.resolve("manifest.json")));
+    assertEquals(original.size(), manifest.tensors().size());
+    assertTrue(manifest.files().size() > 2, "several output parts: " + manifest.files());
+
+    // 4 bits against 16-bit input: ~4x, less the dense norms and codebooks.
+    double expectedRatio = dtype == DType.F32 ? 7.5 : 3.8;
+    assertTrue(report.ratio() > expectedRatio, "ratio " + report.ratio());
+    // The generated weights (Laplace with 8x outlier channels) reach ~15 dB at 4 bits with
+    // scikit-learn's KMeans (CodebookQualityTest compares tensor by tensor).
+    assertTrue(report.total().sqnrDb() > 14.5 && report.total().sqnrDb() < 20,
+        "4-bit SQNR " + report.total().sqnrDb());
+
+    DecompressJob.Result r = Sparticle.decompress(SharedSpark.get()).input(packed.toString())
+        .output(restored.toString()).execute();
+    assertEquals(report.params(), r.params());
+    assertTrue(Files.exists(restored.resolve("_SUCCESS")));
+    assertTrue(Files.exists(restored.resolve(ShardIndex.FILE_NAME)));
+    ShardIndex index = ShardIndex.parse("index", Files.readAllBytes(restored.resolve(ShardIndex.FILE_NAME)));
+    ShardIndex srcIndex = ShardIndex.parse("index", Files.readAllBytes(model.resolve(ShardIndex.FILE_NAME)));
+    assertEquals(srcIndex.weightMap(), index.weightMap());
+
+    Map<String, Checkpoints.Tensor> back = Checkpoints.readAll(restored);
+    assertEquals(original.keySet(), back.keySet());
+    Map<String, JsonNode> rows = reportRows(packed);
+    for (Checkpoints.Tensor o : original.values()) {
+      Checkpoints.Tensor b = back.get(o.info().name());
+      String name = o.info().name();
+      assertEquals(o.file(), b.file(), name + " stays in its shard");
+      assertEquals(o.info().dtype(), b.info().dtype(), name);
+      assertArrayEquals(o.info().shape(), b.info().shape(), name);
+      Manifest.TensorEntry entry = manifest.tensors().stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
+      if (entry.encoding().equals(Manifest.ENCODING_DENSE)) {
+        assertArrayEquals(o.bytes(), b.bytes(), name + " dense bytes are identical");
+      } else {
+        float[] x = o.floats();
+        float[] y = b.floats();
+        Set<Float> distinct = new HashSet<>();
+        for (float v : y) {
+          distinct.add(v);
+        }
+        assertTrue(distinct.size() <= 16, name + " has " + distinct.size() + " distinct values");
+        // The error the encode pass measured is the error of what decompress writes.
+        double measured = rows.get(name).get("sqnr_db").asDouble();
+        assertEquals(Checkpoints.sqnrDb(x, y), measured, 1e-6, name);
+      }
+    }
+  }
+
+  static Map<String, JsonNode> reportRows(Path packed) throws Exception {
+    JsonNode report = new ObjectMapper().readTree(packed.resolve("report.json").toFile());
+    Map<String, JsonNode> rows = new java.util.HashMap<>();
+    for (JsonNode t : report.get("tensors")) {
+      rows.put(t.get("name").asText(), t);
+    }
+    for (String key : new String[] {"params", "compressed_params", "input_bytes", "output_bytes",
+        "ratio", "bits_per_weight", "sqnr_db", "seconds"}) {
+      assertTrue(report.get("totals").has(key), "report totals has " + key);
+    }
+    for (String phase : new String[] {"plan", "histogram", "particleization", "encode", "commit"}) {
+      assertTrue(report.get("totals").get("phase_seconds").has(phase), phase);
+    }
+    return rows;
+  }
+}

@@ -1,5 +1,6 @@
 package io.sparticle.spark;
 
+import io.sparticle.io.Storage;
 import java.io.IOException;
 import java.net.URI;
 import org.apache.hadoop.conf.Configuration;
@@ -74,7 +75,7 @@ public final class OutputDirectory {
 
   /** Writes the empty {@code _SUCCESS} marker: the very last step of a job. */
   static void markSuccess(Path out, Configuration conf) throws IOException {
-    FileSystem fs = out.getFileSystem(conf);
+    FileSystem fs = Storage.forWriting(out, conf);
     fs.delete(new Path(out, PartWriter.TEMP_DIR), true);
     fs.create(new Path(out, SUCCESS), true).close();
   }

@@ -10,6 +10,7 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.TaskContext;
+import io.sparticle.io.Storage;
 
 /**
  * Writes one output file so that its final name only ever holds a complete file: bytes go to
@@ -39,7 +40,7 @@ final class PartWriter implements AutoCloseable {
 
   static PartWriter open(String outputDir, String name, Configuration conf) throws IOException {
     Path dir = new Path(outputDir);
-    FileSystem fs = dir.getFileSystem(conf);
+    FileSystem fs = Storage.forWriting(dir, conf);
     return new PartWriter(fs, new Path(new Path(new Path(dir, TEMP_DIR), attemptId()), name),
         new Path(dir, name));
   }

@@ -3,6 +3,7 @@ package io.sparticle.synth;
 import io.sparticle.format.DType;
 import io.sparticle.format.SafetensorsLayout;
 import io.sparticle.format.ShardIndex;
+import io.sparticle.io.Storage;
 import io.sparticle.quant.HalfFloats;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -106,7 +107,7 @@ public final class SyntheticCheckpoint {
     shards.add(cur);
 
     Path out = new Path(dir);
-    FileSystem fs = out.getFileSystem(conf);
+    FileSystem fs = Storage.forWriting(out, conf);
     fs.mkdirs(out);
     Map<String, String> weightMap = new LinkedHashMap<>();
     long total = 0;

@@ -28,7 +28,7 @@ import picocli.CommandLine.Option;
 @Command(name = "sparticle", mixinStandardHelpOptions = true, version = "sparticle 0.1.0",
     description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
     subcommands = {SparticleCli.Compress.class, SparticleCli.Decompress.class,
-        InspectCommand.class, SparticleCli.Generate.class})
+        InspectCommand.class, SparticleCli.Generate.class, SparticleCli.Demo.class})
 public final class SparticleCli implements Callable<Integer> {
 
   @Override
@@ -194,6 +194,44 @@ public final class SparticleCli implements Callable<Integer> {
           JobConfig.parseBytes(shardSize), seed, output, conf);
       System.out.printf(Locale.ROOT, "Generated %s (%,d params, %s) in %s in %.1f s%n", preset, params, d,
           output, (System.nanoTime() - t0) / 1e9);
+      return 0;
+    }
+  }
+
+  @Command(name = "demo", mixinStandardHelpOptions = true,
+      description = "Generate a Llama-shaped BF16 model (if not there yet), compress it, decompress it, print the report.")
+  static final class Demo implements Callable<Integer> {
+    @Option(names = "--dir", defaultValue = "${sys:java.io.tmpdir}/sparticle-demo",
+        description = "Working directory (default ${DEFAULT-VALUE})")
+    String dir;
+
+    @Option(names = "--preset", defaultValue = "small", description = "tiny, small or llama-1b (default ${DEFAULT-VALUE})")
+    String preset;
+
+    @Option(names = "--bits", defaultValue = "4", description = "Code width 1..8 (default ${DEFAULT-VALUE})")
+    int bits;
+
+    @CommandLine.Mixin
+    SparkOptions spark = new SparkOptions();
+
+    @Override
+    public Integer call() throws Exception {
+      Configuration conf = new Configuration();
+      String model = dir + "/model-" + preset + "-bf16";
+      if (!new Path(model, io.sparticle.format.ShardIndex.FILE_NAME).getFileSystem(conf)
+          .exists(new Path(model, io.sparticle.format.ShardIndex.FILE_NAME))) {
+        long params = SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset), DType.BF16,
+            64L << 20, 1, model, conf);
+        System.out.printf(Locale.ROOT, "Generated %s: %,d params, BF16, in %s%n", preset, params, model);
+      }
+      SparkSession session = spark.session("sparticle demo");
+      CompressReport report = Sparticle.compress(session).input(model).output(dir + "/compressed")
+          .config(JobConfig.defaults().withBits(bits)).overwrite(true).execute();
+      System.out.print(report.summary());
+      DecompressJob.Result r = Sparticle.decompress(session).input(dir + "/compressed")
+          .output(dir + "/restored").overwrite(true).execute();
+      System.out.printf(Locale.ROOT, "Decompressed %,d params in %.1f s into %s%n", r.params(), r.seconds(), r.output());
+      System.out.println("Report: " + dir + "/compressed/report.json");
       return 0;
     }
   }

@@ -175,16 +175,16 @@ public record JobConfig(
           "Cannot set codebook-precision to " + precision + ": must be one of F32, F16, BF16");
     }
     return new JobConfig(
-        (int) integer(root, "bits", d.bits()),
+        int32(root, "bits", "bits", d.bits()),
         p,
         integer(root, "min-elements", d.minElements()),
-        (int) integer(root, "min-rank", d.minRank()),
+        int32(root, "min-rank", "min-rank", d.minRank()),
         bytes(root, "chunk-bytes", d.chunkBytes()),
         bytes(root, "output-shard-bytes", d.outputShardBytes()),
-        (int) integer(km, "max-iterations", d.maxIterations()),
+        int32(km, "max-iterations", "kmeans.max-iterations", d.maxIterations()),
         number(km, "tolerance", d.tolerance()),
         integer(km, "seed", d.seed()),
-        (int) integer(km, "fit-threads", d.fitThreads()),
+        int32(km, "fit-threads", "kmeans.fit-threads", d.fitThreads()),
         rules);
   }
 
@@ -210,7 +210,7 @@ public record JobConfig(
       return new GroupRule(
           pattern,
           text(r, "group", null),
-          bits == null ? null : (int) integer(r, "bits", 0),
+          bits == null ? null : int32(r, "bits", "bits", 0),
           bool(r, "keep-dense"),
           bool(r, "per-tensor-scale"));
     } catch (IllegalArgumentException e) {
@@ -261,6 +261,15 @@ public record JobConfig(
     return v.longValue();
   }
 
+  /** An int-valued key; a long beyond int range is rejected rather than wrapped. */
+  private static int int32(JsonNode node, String key, String fullKey, int dflt) {
+    long v = integer(node, key, dflt);
+    if (v != (int) v) {
+      throw new IllegalArgumentException("Cannot set " + fullKey + " to " + v + ": out of range");
+    }
+    return (int) v;
+  }
+
   private static double number(JsonNode node, String key, double dflt) {
     JsonNode v = node.get(key);
     if (v == null || v.isNull()) {
@@ -301,7 +310,6 @@ public record JobConfig(
     if (i == 0) {
       throw new IllegalArgumentException("'" + s + "' is not a byte count like 67108864 or 64MiB");
     }
-    long n = Long.parseLong(t.substring(0, i));
     String unit = t.substring(i);
     long mult = switch (unit) {
       case "", "b" -> 1L;
@@ -312,6 +320,10 @@ public record JobConfig(
       default -> throw new IllegalArgumentException(
           "'" + s + "' has an unknown unit '" + unit + "' (use KiB, MiB, GiB or TiB)");
     };
-    return Math.multiplyExact(n, mult);
+    try {
+      return Math.multiplyExact(Long.parseLong(t.substring(0, i)), mult);
+    } catch (ArithmeticException | NumberFormatException e) {
+      throw new IllegalArgumentException("'" + s + "' is too large: must be at most " + Long.MAX_VALUE + " bytes", e);
+    }
   }
 }

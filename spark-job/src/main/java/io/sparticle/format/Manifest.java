@@ -81,7 +81,13 @@ public record Manifest(
   }
 
   /** An output file and its integrity data; crc32c is 8 lowercase hex digits (CRC-32C). */
-  public record FileEntry(String name, long size, String crc32c) {}
+  public record FileEntry(String name, long size, String crc32c) {
+    public FileEntry {
+      if (crc32c == null || !crc32c.matches("[0-9a-f]{8}")) {
+        throw new IllegalArgumentException("crc32c of " + name + " must be 8 lowercase hex digits");
+      }
+    }
+  }
 
   /**
    * A codebook group.
@@ -203,9 +209,7 @@ public record Manifest(
       ObjectNode o = out.addObject();
       o.put("name", f.name());
       o.put("size", f.size());
-      if (f.crc32c() != null) {
-        o.put("crc32c", f.crc32c());
-      }
+      o.put("crc32c", f.crc32c());
     }
   }
 
@@ -259,7 +263,11 @@ public record Manifest(
           meta.put(e.getKey(), e.getValue().asText());
         }
       }
-      srcFiles.add(new SourceFileEntry(name, f.path("size").asLong(-1), meta));
+      JsonNode size = f.path("size");
+      if (!size.isIntegralNumber() || !size.canConvertToLong() || size.longValue() < 0) {
+        throw bad(file, null, "source file '" + name + "' has an invalid size " + size);
+      }
+      srcFiles.add(new SourceFileEntry(name, size.longValue(), meta));
     }
     Source source = new Source(textField(file, null, src, "format"), srcFiles,
         src.path("sharded").asBoolean(false), indexMeta == null ? null : indexMeta.toString());

@@ -38,6 +38,20 @@ public record GroupRule(
     }
   }
 
+  /** Patterns compare by identity; rules compare by their regex text and flags. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof GroupRule r && match.pattern().equals(r.match.pattern())
+        && match.flags() == r.match.flags() && java.util.Objects.equals(group, r.group)
+        && java.util.Objects.equals(bits, r.bits) && keepDense == r.keepDense
+        && perTensorScale == r.perTensorScale;
+  }
+
+  @Override
+  public int hashCode() {
+    return java.util.Objects.hash(match.pattern(), group, bits, keepDense, perTensorScale);
+  }
+
   /** The group name for a tensor this rule matched. */
   String groupName(Matcher m, String tensorName) {
     if (group == null) {

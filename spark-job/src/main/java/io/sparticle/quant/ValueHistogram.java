@@ -8,8 +8,9 @@ import java.io.Serializable;
  * <p>For F16 and BF16 it is exact: one bin per distinct bit pattern (at most 65,536), so k-means
  * on the weighted bins equals k-means on every weight. For F32 a bin holds all values that share
  * their top 20 bits (sign, exponent and 11 mantissa bits) and is represented by the exact mean of
- * its values: every value lies within a relative 2^-11 (0.05%) of its bin's mean, which bounds how
- * far the clustering input is from the raw weights. The encode pass is exact for every dtype.
+ * its values: every normal value lies within a relative 2^-11 (0.05%) of its bin's mean (zeros and
+ * subnormals share bins within an absolute 2^-138), which bounds how far the clustering input is
+ * from the raw weights. The encode pass is exact for every dtype.
  *
  * <pre>{@code
  * ValueHistogram.Accumulator acc = ValueHistogram.accumulator(ValueKind.BF16);

@@ -88,6 +88,54 @@ class CompressRoundTripTest {
     }
   }
 
+  @org.junit.jupiter.api.Test
+  void sharedGroupsWithPerTensorScalesRoundTrip() throws Exception {
+    Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
+    Path packed = tmp.resolve("packed");
+    Path restored = tmp.resolve("restored");
+    JobConfig config = JobConfig.fromYaml(String.join("\n",
+        "bits: 3",
+        "codebook-precision: BF16",
+        "rules:",
+        "  - match: '.*norm\\.weight'",
+        "    keep-dense: true",
+        "  - match: 'model\\.layers\\.(\\d+)\\.mlp\\..*'",
+        "    group: 'layers.$1.mlp'",
+        "    per-tensor-scale: true",
+        "  - match: 'lm_head\\.weight'",
+        "    bits: 5",
+        ""));
+    CompressReport report = Sparticle.compress(SharedSpark.get()).input(model.toString())
+        .output(packed.toString()).config(config).execute();
+    Manifest manifest = Manifest.parse("manifest.json", Files.readAllBytes(packed.resolve("manifest.json")));
+    Manifest.GroupEntry mlp0 = manifest.groups().stream().filter(g -> g.name().equals("layers.0.mlp"))
+        .findFirst().orElseThrow();
+    assertEquals(8, mlp0.k());
+    assertTrue(mlp0.perTensorScale());
+    assertEquals("BF16", mlp0.codebookPrecision());
+    Manifest.TensorEntry up = manifest.tensors().stream()
+        .filter(t -> t.name().equals("model.layers.0.mlp.up_proj.weight")).findFirst().orElseThrow();
+    Manifest.TensorEntry down = manifest.tensors().stream()
+        .filter(t -> t.name().equals("model.layers.0.mlp.down_proj.weight")).findFirst().orElseThrow();
+    assertEquals(up.group(), down.group());
+    assertTrue(up.scale() != 1f && up.scale() != down.scale(), up.scale() + " " + down.scale());
+    assertEquals(5, manifest.tensors().stream().filter(t -> t.name().equals("lm_head.weight"))
+        .findFirst().orElseThrow().bits());
+    // 1 lm_head + 1 embed + per layer: 4 attention tensors and one MLP group.
+    assertEquals(2 + 2 * 5, manifest.groups().size());
+
+    Sparticle.decompress(SharedSpark.get()).input(packed.toString()).output(restored.toString()).execute();
+    Map<String, Checkpoints.Tensor> original = Checkpoints.readAll(model);
+    Map<String, Checkpoints.Tensor> back = Checkpoints.readAll(restored);
+    Map<String, JsonNode> rows = reportRows(packed);
+    for (Map.Entry<String, JsonNode> e : rows.entrySet()) {
+      float[] x = original.get(e.getKey()).floats();
+      float[] y = back.get(e.getKey()).floats();
+      assertEquals(Checkpoints.sqnrDb(x, y), e.getValue().get("sqnr_db").asDouble(), 1e-6, e.getKey());
+    }
+    assertTrue(report.total().sqnrDb() > 8, "3-bit shared-codebook SQNR " + report.total().sqnrDb());
+  }
+
   static Map<String, JsonNode> reportRows(Path packed) throws Exception {
     JsonNode report = new ObjectMapper().readTree(packed.resolve("report.json").toFile());
     Map<String, JsonNode> rows = new java.util.HashMap<>();

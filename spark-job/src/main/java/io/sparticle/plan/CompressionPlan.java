@@ -15,6 +15,7 @@ import java.util.List;
 public record CompressionPlan(
     String sourceDirectory,
     List<String> sourceFiles,
+    List<Long> sourceFileLengths,
     List<Tensor> tensors,
     List<Group> groups,
     List<ReadSplit> histogramSplits,
@@ -25,6 +26,7 @@ public record CompressionPlan(
 
   public CompressionPlan {
     sourceFiles = List.copyOf(sourceFiles);
+    sourceFileLengths = List.copyOf(sourceFileLengths);
     tensors = List.copyOf(tensors);
     groups = List.copyOf(groups);
     histogramSplits = List.copyOf(histogramSplits);

@@ -28,10 +28,12 @@ public final class CompressionPlanner {
     List<String> warnings = new ArrayList<>();
     Map<String, GroupBuilder> groups = new LinkedHashMap<>();
     List<String> fileNames = new ArrayList<>();
+    List<Long> fileLengths = new ArrayList<>();
 
     for (int f = 0; f < source.files().size(); f++) {
       SourceCheckpoint.SourceFile file = source.files().get(f);
       fileNames.add(file.name());
+      fileLengths.add(file.header().fileLength());
       long dataStart = file.header().dataStart();
       for (TensorInfo info : file.header().tensors()) {
         int index = tensors.size();
@@ -64,7 +66,7 @@ public final class CompressionPlanner {
       groupList.add(new Group(g.index, g.name, g.bits, g.scaled,
           g.tensors.stream().mapToInt(Integer::intValue).toArray()));
     }
-    return new CompressionPlan(source.directory(), fileNames, tensors, groupList,
+    return new CompressionPlan(source.directory(), fileNames, fileLengths, tensors, groupList,
         splits(tensors, config.chunkBytes()), parts(tensors, config.outputShardBytes()), warnings,
         config);
   }

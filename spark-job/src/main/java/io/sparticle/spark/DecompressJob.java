@@ -11,6 +11,7 @@ import io.sparticle.format.ShardIndex;
 import io.sparticle.format.TensorInfo;
 import io.sparticle.io.HadoopInputFile;
 import io.sparticle.io.RangeReader;
+import io.sparticle.io.SequentialReaders;
 import io.sparticle.packing.BitPacking;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.quant.HalfFloats;
@@ -72,7 +73,8 @@ public final class DecompressJob {
   /** Result of a decompress run. */
   public record Result(String output, int files, long params, long bytes, double seconds) {}
 
-  record Item(String name, DType dtype, String dataFile, long offset, long numel, long byteLength,
+  record Item(String name, DType dtype, String dataFile, long dataFileLength, long offset,
+      long numel, long byteLength,
       int bits, float[] centroids, float scale) implements Serializable {}
 
   record Task(String fileName, byte[] header, long expectedLength, List<Item> items)
@@ -144,12 +146,16 @@ public final class DecompressJob {
     }
     Path out = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
 
+    Map<String, long[]> shapes = new HashMap<>();
+    for (Manifest.TensorEntry t : manifest.tensors()) {
+      shapes.put(t.name(), t.shape());
+    }
     List<Task> tasks = new ArrayList<>();
     for (Manifest.SourceFileEntry f : manifest.source().files()) {
       SafetensorsLayout.Builder b = SafetensorsLayout.builder();
       f.metadata().forEach(b::metadata);
       for (Item item : bySource.get(f.name())) {
-        b.add(item.name(), item.dtype(), shapeOf(manifest, item.name()));
+        b.add(item.name(), item.dtype(), shapes.get(item.name()));
       }
       SafetensorsLayout layout = b.build();
       tasks.add(new Task(f.name(), layout.headerBytes(), layout.fileLength(), bySource.get(f.name())));
@@ -177,19 +183,19 @@ public final class DecompressJob {
     return new Result(outDir, tasks.size(), params, bytes, (System.nanoTime() - start) / 1e9);
   }
 
-  private static long[] shapeOf(Manifest m, String name) {
-    for (Manifest.TensorEntry t : m.tensors()) {
-      if (t.name().equals(name)) {
-        return t.shape();
+  private static long sizeOf(Manifest m, String file) {
+    for (Manifest.FileEntry f : m.files()) {
+      if (f.name().equals(file)) {
+        return f.size();
       }
     }
-    throw new IllegalStateException(name);
+    throw new IllegalStateException(file);
   }
 
   private static float[][] readCodebooks(Path in, Manifest manifest, Configuration conf)
       throws IOException {
     Path p = new Path(in, manifest.codebooksFile());
-    HadoopInputFile file = HadoopInputFile.of(p, conf);
+    HadoopInputFile file = HadoopInputFile.of(p, conf, sizeOf(manifest, manifest.codebooksFile()));
     SafetensorsHeader header = SafetensorsReader.readHeader(file);
     float[][] books = new float[manifest.groups().size()][];
     try (RangeReader r = file.open()) {
@@ -236,7 +242,7 @@ public final class DecompressJob {
             "stored as " + stored.dtype() + java.util.Arrays.toString(stored.shape())
                 + " but the manifest says " + dtype + java.util.Arrays.toString(t.shape()));
       }
-      return new Item(t.name(), dtype, file, header.absoluteOffset(stored), numel,
+      return new Item(t.name(), dtype, file, header.fileLength(), header.absoluteOffset(stored), numel,
           stored.byteLength(), 0, null, 1f);
     }
     long packed = BitPacking.bytesRequired(numel, t.bits());
@@ -245,27 +251,28 @@ public final class DecompressJob {
           "codes must be U8 [" + packed + "] for " + numel + " values at " + t.bits()
               + " bits, found " + stored.dtype() + java.util.Arrays.toString(stored.shape()));
     }
-    return new Item(t.name(), dtype, file, header.absoluteOffset(stored), numel, packed, t.bits(),
+    return new Item(t.name(), dtype, file, header.fileLength(), header.absoluteOffset(stored), numel,
+        packed, t.bits(),
         codebooks[t.group()], t.scale());
   }
 
   static long decode(Task task, String outDir, long chunkBytes, SerializableConfiguration conf)
       throws IOException {
-    try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get())) {
+    try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get());
+        SequentialReaders readers = new SequentialReaders(conf.get())) {
       out.write(task.header(), 0, task.header().length);
       for (Item item : task.items()) {
-        try (RangeReader in = HadoopInputFile.of(new Path(item.dataFile()), conf.get()).open()) {
-          if (item.centroids() == null) {
-            byte[] buf = new byte[(int) Math.min(chunkBytes, Math.max(1, item.byteLength()))];
-            for (long done = 0; done < item.byteLength(); ) {
-              int n = (int) Math.min(buf.length, item.byteLength() - done);
-              in.readFully(item.offset() + done, buf, 0, n);
-              out.write(buf, 0, n);
-              done += n;
-            }
-          } else {
-            decodeTensor(in, item, out, chunkBytes);
+        RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
+        if (item.centroids() == null) {
+          byte[] buf = new byte[(int) Math.min(chunkBytes, Math.max(1, item.byteLength()))];
+          for (long done = 0; done < item.byteLength(); ) {
+            int n = (int) Math.min(buf.length, item.byteLength() - done);
+            in.readFully(item.offset() + done, buf, 0, n);
+            out.write(buf, 0, n);
+            done += n;
           }
+        } else {
+          decodeTensor(in, item, out, chunkBytes);
         }
       }
       return out.commit(task.expectedLength()).size();

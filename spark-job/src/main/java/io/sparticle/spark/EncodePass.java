@@ -1,8 +1,8 @@
 package io.sparticle.spark;
 
 import io.sparticle.format.DType;
-import io.sparticle.io.HadoopInputFile;
 import io.sparticle.io.RangeReader;
+import io.sparticle.io.SequentialReaders;
 import io.sparticle.packing.BitPacking;
 import io.sparticle.plan.CompressionPlan;
 import io.sparticle.plan.CompressionPlan.OutputPart;
@@ -28,7 +28,7 @@ import org.apache.spark.broadcast.Broadcast;
 final class EncodePass {
   private EncodePass() {}
 
-  record Item(int tensor, String name, String sourceFile, DType dtype, long offset, long numel,
+  record Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype, long offset, long numel,
       long byteLength, int group, int bits, float scale) implements Serializable {}
 
   record Task(int part, String fileName, byte[] header, long expectedLength, List<Item> items)
@@ -48,7 +48,8 @@ final class EncodePass {
       for (int t : part.tensors()) {
         Tensor tensor = plan.tensors().get(t);
         String src = new Path(plan.sourceDirectory(), plan.sourceFiles().get(tensor.file())).toString();
-        items.add(new Item(t, tensor.name(), src, tensor.dtype(), tensor.offset(), tensor.numel(),
+        items.add(new Item(t, tensor.name(), src, plan.sourceFileLengths().get(tensor.file()),
+            tensor.dtype(), tensor.offset(), tensor.numel(),
             tensor.byteLength(), tensor.group(), tensor.bits(), scales[t]));
       }
       var layout = plan.layout(part);
@@ -69,16 +70,16 @@ final class EncodePass {
   static PartResult encode(Task task, Codebook[] codebooks, long chunkBytes, String outputDir,
       SerializableConfiguration conf) throws IOException {
     List<TensorError> errors = new ArrayList<>();
-    try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get())) {
+    try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get());
+        SequentialReaders readers = new SequentialReaders(conf.get())) {
       out.write(task.header(), 0, task.header().length);
       for (Item item : task.items()) {
-        try (RangeReader in = HadoopInputFile.of(new Path(item.sourceFile()), conf.get()).open()) {
-          if (item.group() < 0) {
-            copyDense(in, item, out, chunkBytes);
-          } else {
-            errors.add(new TensorError(item.tensor(),
-                encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
-          }
+        RangeReader in = readers.get(item.sourceFile(), item.sourceLength());
+        if (item.group() < 0) {
+          copyDense(in, item, out, chunkBytes);
+        } else {
+          errors.add(new TensorError(item.tensor(),
+              encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
         }
       }
       PartWriter.Committed c = out.commit(task.expectedLength());

@@ -28,7 +28,8 @@ final class HistogramPass {
   private HistogramPass() {}
 
   /** What one task needs: no plan, no config beyond this. */
-  record Task(String file, List<Slice> slices, int bufferBytes) implements Serializable {}
+  record Task(String file, long fileLength, List<Slice> slices, int bufferBytes)
+      implements Serializable {}
 
   record Slice(int tensor, String name, ValueKind kind, long offset, long numElements, boolean last)
       implements Serializable {}
@@ -48,7 +49,8 @@ final class HistogramPass {
             s.firstElement() + s.numElements() == t.numel()));
         bytes = Math.max(bytes, s.numElements() * size);
       }
-      tasks.add(new Task(file, slices, Math.toIntExact(bytes)));
+      tasks.add(new Task(file, plan.sourceFileLengths().get(split.file()), slices,
+          Math.toIntExact(bytes)));
     }
     if (tasks.isEmpty()) {
       return Map.of();
@@ -66,7 +68,8 @@ final class HistogramPass {
     byte[] buf = new byte[task.bufferBytes()];
     ValueHistogram.Accumulator acc = null;
     int accTensor = -1;
-    try (RangeReader in = HadoopInputFile.of(new Path(task.file()), conf.get()).open()) {
+    try (RangeReader in =
+        HadoopInputFile.of(new Path(task.file()), conf.get(), task.fileLength()).open()) {
       for (Slice s : task.slices()) {
         if (s.tensor() != accTensor) {
           if (acc != null) {

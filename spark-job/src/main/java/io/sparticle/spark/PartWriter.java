@@ -1,29 +1,41 @@
 package io.sparticle.spark;
 
+import io.sparticle.io.Storage;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.util.UUID;
 import java.util.zip.CRC32C;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.TaskContext;
-import io.sparticle.io.Storage;
 
 /**
- * Writes one output file so that its final name only ever holds a complete file: bytes go to
- * {@code <out>/_temporary/<attempt>/<name>} and are renamed into place on {@link #commit}. Two
- * attempts of the same task (a retry, a speculative copy) write identical bytes; the first rename
- * wins and the other attempt deletes its temp file. Not closing without commit deletes the temp.
+ * Writes one output file so that its final name only ever holds a complete file.
+ *
+ * <ul>
+ *   <li>File systems with atomic rename (HDFS, local): bytes go to
+ *       {@code <out>/_temporary/<attempt>/<name>} and are renamed into place on {@link #commit}.
+ *       The first attempt's rename wins; a later attempt finds the name taken and deletes its temp
+ *       file (all attempts of a task write identical bytes).
+ *   <li>Object stores (S3A and the like, see {@link Storage#isObjectStore}): no rename, which would
+ *       be a copy. An object only becomes visible when its upload completes, so bytes go straight
+ *       to the final name, and an attempt that fails is <em>aborted</em>, never closed: closing
+ *       would complete the upload with partial bytes.
+ * </ul>
+ *
+ * <p>Closing without {@link #commit} discards what was written.
  */
 final class PartWriter implements AutoCloseable {
   static final String TEMP_DIR = "_temporary";
 
   private final FileSystem fs;
-  private final Path temp;
+  private final Path temp; // null when writing straight to the target
   private final Path target;
+  private final FSDataOutputStream raw;
   private final OutputStream out;
   private final CRC32C crc = new CRC32C();
   private long written;
@@ -35,14 +47,18 @@ final class PartWriter implements AutoCloseable {
     this.fs = fs;
     this.temp = temp;
     this.target = target;
-    this.out = new BufferedOutputStream(fs.create(temp, true), 1 << 20);
+    this.raw = fs.create(temp != null ? temp : target, true);
+    this.out = new BufferedOutputStream(raw, 1 << 20);
   }
 
   static PartWriter open(String outputDir, String name, Configuration conf) throws IOException {
     Path dir = new Path(outputDir);
     FileSystem fs = Storage.forWriting(dir, conf);
-    return new PartWriter(fs, new Path(new Path(new Path(dir, TEMP_DIR), attemptId()), name),
-        new Path(dir, name));
+    Path target = new Path(dir, name);
+    if (Storage.isObjectStore(fs)) {
+      return new PartWriter(fs, null, target);
+    }
+    return new PartWriter(fs, new Path(new Path(new Path(dir, TEMP_DIR), attemptId()), name), target);
   }
 
   private static String attemptId() {
@@ -59,38 +75,49 @@ final class PartWriter implements AutoCloseable {
     written += len;
   }
 
-  /** Closes the temp file, checks its length, and renames it to the final name. */
+  /** Completes the file under its final name after checking its length. */
   Committed commit(long expectedLength) throws IOException {
-    out.close();
     if (written != expectedLength) {
-      throw new IllegalStateException("Wrote " + written + " bytes to " + target + " but its layout says "
-          + expectedLength);
+      // Checked before close: on an object store, close is what publishes the object.
+      throw new IllegalStateException("Wrote " + written + " bytes for " + target
+          + " but its layout says " + expectedLength);
     }
-    long tempLen = fs.getFileStatus(temp).getLen();
-    if (tempLen != expectedLength) {
-      throw new IOException(temp + " holds " + tempLen + " bytes after close, expected " + expectedLength);
-    }
-    if (!fs.rename(temp, target)) {
-      // Another attempt of this task committed first; its bytes are the same as ours.
-      FileStatus existing = fs.exists(target) ? fs.getFileStatus(target) : null;
-      if (existing == null || existing.getLen() != expectedLength) {
-        throw new IOException("Could not rename " + temp + " to " + target);
-      }
-      fs.delete(temp, false);
-    }
+    out.close();
     done = true;
-    fs.delete(temp.getParent(), true);
-    return new Committed(written, String.format("%08x", crc.getValue()));
+    Path file = temp != null ? temp : target;
+    long len = fs.getFileStatus(file).getLen();
+    if (len != expectedLength) {
+      throw new IOException(file + " holds " + len + " bytes after close, expected " + expectedLength);
+    }
+    if (temp != null) {
+      if (!fs.rename(temp, target)) {
+        // Another attempt of this task committed first; its bytes are the same as ours.
+        FileStatus existing = fs.exists(target) ? fs.getFileStatus(target) : null;
+        if (existing == null || existing.getLen() != expectedLength) {
+          throw new IOException("Could not rename " + temp + " to " + target);
+        }
+        fs.delete(temp, false);
+      }
+      fs.delete(temp.getParent(), true);
+    }
+    return new Committed(expectedLength, String.format("%08x", crc.getValue()));
   }
 
   @Override
   public void close() throws IOException {
-    if (!done) {
+    if (done) {
+      return;
+    }
+    done = true;
+    if (temp != null) {
       try {
         out.close();
       } finally {
         fs.delete(temp.getParent(), true);
       }
+    } else {
+      // Discard the upload: nothing may appear under the final name.
+      raw.abort();
     }
   }
 }

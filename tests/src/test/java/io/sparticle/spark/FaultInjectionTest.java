@@ -1,0 +1,81 @@
+package io.sparticle.spark;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sparticle.format.DType;
+import io.sparticle.plan.JobConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** An encode task that dies half-way through writing its part is retried; nothing stray is left. */
+class FaultInjectionTest {
+  @TempDir Path tmp;
+
+  @AfterEach
+  void disarm() {
+    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
+    conf.unset("fs.file.impl");
+    conf.unset("fs.file.impl.disable.cache");
+    FailOnceLocalFileSystem.FAILURES_LEFT.set(0);
+  }
+
+  @Test
+  void encodeTaskFailingOnceIsRetriedAndOutputIsIdentical() throws Exception {
+    Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
+    JobConfig config = JobConfig.defaults().withOutputShardBytes(300 << 10);
+    Path clean = tmp.resolve("clean");
+    Sparticle.compress(SharedSpark.get()).input(model.toString()).output(clean.toString())
+        .config(config).execute();
+
+    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
+    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
+    conf.setBoolean("fs.file.impl.disable.cache", true);
+    FailOnceLocalFileSystem.FAILED.set(0);
+    FailOnceLocalFileSystem.FAILURES_LEFT.set(1);
+    Path faulty = tmp.resolve("faulty");
+    Sparticle.compress(SharedSpark.get()).input(model.toString()).output(faulty.toString())
+        .config(config).execute();
+
+    assertEquals(1, FailOnceLocalFileSystem.FAILED.get(), "the fault fired once");
+    List<String> files = tree(faulty);
+    assertEquals(tree(clean), files, "same files, nothing stray (no _temporary, no partial part)");
+    for (String f : files) {
+      if (!f.equals("report.json")) {
+        assertArrayEquals(Files.readAllBytes(clean.resolve(f)), Files.readAllBytes(faulty.resolve(f)), f);
+      }
+    }
+    assertTrue(files.contains("_SUCCESS"));
+  }
+
+  @Test
+  void aTaskThatKeepsFailingFailsTheJobAndLeavesNoPartialFile() throws Exception {
+    Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
+    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
+    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
+    conf.setBoolean("fs.file.impl.disable.cache", true);
+    FailOnceLocalFileSystem.FAILED.set(0);
+    FailOnceLocalFileSystem.FAILURES_LEFT.set(100);
+    Path out = tmp.resolve("out");
+    Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, () ->
+        Sparticle.compress(SharedSpark.get()).input(model.toString()).output(out.toString()).execute());
+    assertTrue(String.valueOf(e.getMessage()).contains("Injected fault"), e.getMessage());
+    assertTrue(FailOnceLocalFileSystem.FAILED.get() >= 2, "both attempts failed");
+    List<String> left = tree(out);
+    assertTrue(left.stream().noneMatch(f -> f.endsWith(".safetensors")), "no data file: " + left);
+    assertTrue(left.stream().noneMatch(f -> f.endsWith("_SUCCESS")), "not complete: " + left);
+  }
+
+  static List<String> tree(Path dir) throws Exception {
+    try (Stream<Path> s = Files.walk(dir)) {
+      return s.filter(p -> !p.equals(dir)).map(p -> dir.relativize(p).toString()).sorted().toList();
+    }
+  }
+}

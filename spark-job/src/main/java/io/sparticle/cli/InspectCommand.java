@@ -31,9 +31,12 @@ final class InspectCommand implements Callable<Integer> {
   @Option(names = "--bits", description = "Default code width 1..8 to plan with (input checkpoints)")
   Integer bits;
 
+  @picocli.CommandLine.Mixin
+  SparticleCli.RuntimeOptions runtime = new SparticleCli.RuntimeOptions();
+
   @Override
   public Integer call() throws Exception {
-    Configuration conf = new Configuration();
+    Configuration conf = runtime.hadoopConf();
     Path p = new Path(input);
     if (p.getFileSystem(conf).exists(new Path(p, Manifest.FILE_NAME))) {
       inspectCompressed(conf);
@@ -73,7 +76,8 @@ final class InspectCommand implements Callable<Integer> {
   }
 
   private void inspectInput(Configuration conf) throws Exception {
-    JobConfig cfg = config == null ? JobConfig.defaults() : JobConfig.fromYaml(SparticleCli.readText(config));
+    JobConfig cfg = config == null ? JobConfig.defaults()
+        : JobConfig.fromYaml(SparticleCli.readText(config, conf));
     if (bits != null) {
       cfg = cfg.withBits(bits);
     }

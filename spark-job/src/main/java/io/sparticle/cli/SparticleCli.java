@@ -61,20 +61,64 @@ public final class SparticleCli implements Callable<Integer> {
     return cli.execute(args);
   }
 
-  /** Options every Spark command takes. */
-  static class SparkOptions {
+  /**
+   * Spark and Hadoop settings every command takes: {@code --master}, repeated {@code --conf
+   * key=value}, and {@code --properties-file} (spark-defaults.conf format). {@code spark.hadoop.*}
+   * keys also configure the file systems of commands that do not start Spark (inspect, generate).
+   */
+  static class RuntimeOptions {
     @Option(names = "--master", description = "Spark master; default: as set by spark-submit, else local[*]")
     String master;
 
-    SparkSession session(String app) {
-      SparkConf conf = new SparkConf();
+    @Option(names = "--conf", paramLabel = "KEY=VALUE",
+        description = "Spark setting, repeatable; spark.hadoop.* keys configure storage (e.g. S3A)")
+    java.util.Map<String, String> conf = new java.util.LinkedHashMap<>();
+
+    @Option(names = "--properties-file", paramLabel = "FILE",
+        description = "Spark settings file (key value per line, as spark-defaults.conf)")
+    String propertiesFile;
+
+    private java.util.Map<String, String> settings() throws IOException {
+      java.util.Map<String, String> all = new java.util.LinkedHashMap<>();
+      if (propertiesFile != null) {
+        java.util.Properties p = new java.util.Properties();
+        try (var in = java.nio.file.Files.newBufferedReader(java.nio.file.Path.of(propertiesFile))) {
+          p.load(in);
+        }
+        for (String k : p.stringPropertyNames()) {
+          all.put(k, p.getProperty(k).trim());
+        }
+      }
+      all.putAll(conf);
+      return all;
+    }
+
+    SparkSession session(String app) throws IOException {
+      SparkConf sparkConf = new SparkConf();
       SparkSession.Builder b = SparkSession.builder().appName(app);
+      settings().forEach(b::config);
       if (master != null) {
         b.master(master);
-      } else if (!conf.contains("spark.master")) {
+      } else if (!sparkConf.contains("spark.master") && !settings().containsKey("spark.master")) {
         b.master("local[*]");
       }
       return b.getOrCreate();
+    }
+
+    /** Hadoop settings for commands without Spark: spark.hadoop.* from system properties and options. */
+    Configuration hadoopConf() throws IOException {
+      Configuration c = new Configuration();
+      for (String k : System.getProperties().stringPropertyNames()) {
+        if (k.startsWith("spark.hadoop.")) {
+          c.set(k.substring("spark.hadoop.".length()), System.getProperty(k));
+        }
+      }
+      settings().forEach((k, v) -> {
+        if (k.startsWith("spark.hadoop.")) {
+          c.set(k.substring("spark.hadoop.".length()), v);
+        }
+      });
+      return c;
     }
   }
 
@@ -103,11 +147,12 @@ public final class SparticleCli implements Callable<Integer> {
     boolean reportJson;
 
     @CommandLine.Mixin
-    SparkOptions spark = new SparkOptions();
+    RuntimeOptions runtime = new RuntimeOptions();
 
     @Override
     public Integer call() throws Exception {
-      JobConfig cfg = config == null ? JobConfig.defaults() : JobConfig.fromYaml(readText(config));
+      JobConfig cfg = config == null ? JobConfig.defaults()
+          : JobConfig.fromYaml(readText(config, runtime.hadoopConf()));
       if (bits != null) {
         cfg = cfg.withBits(bits);
       }
@@ -120,7 +165,7 @@ public final class SparticleCli implements Callable<Integer> {
               + ": must be one of F32, F16, BF16");
         }
       }
-      SparkSession session = spark.session("sparticle compress");
+      SparkSession session = runtime.session("sparticle compress");
       CompressReport report = Sparticle.compress(session).input(input).output(output).config(cfg)
           .overwrite(overwrite).execute();
       System.out.print(report.summary());
@@ -144,11 +189,11 @@ public final class SparticleCli implements Callable<Integer> {
     boolean overwrite;
 
     @CommandLine.Mixin
-    SparkOptions spark = new SparkOptions();
+    RuntimeOptions runtime = new RuntimeOptions();
 
     @Override
     public Integer call() throws Exception {
-      SparkSession session = spark.session("sparticle decompress");
+      SparkSession session = runtime.session("sparticle decompress");
       DecompressJob.Result r = Sparticle.decompress(session).input(input).output(output)
           .overwrite(overwrite).execute();
       System.out.printf(Locale.ROOT, "Decompressed %,d params into %d file(s), %,d bytes in %.1f s (%.1fM params/s)%n  output  %s%n",
@@ -178,12 +223,15 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Write even if the directory is not empty")
     boolean overwrite;
 
+    @CommandLine.Mixin
+    RuntimeOptions runtime = new RuntimeOptions();
+
     @Override
     public Integer call() throws Exception {
       DType d = DType.fromName(dtype.toUpperCase(Locale.ROOT))
           .filter(DType::isCompressibleFloat)
           .orElseThrow(() -> new IllegalArgumentException("Cannot set dtype to " + dtype + ": must be BF16, F16 or F32"));
-      Configuration conf = new Configuration();
+      Configuration conf = runtime.hadoopConf();
       Path out = new Path(output);
       var fs = out.getFileSystem(conf);
       if (fs.exists(out) && fs.listStatus(out).length > 0 && !overwrite) {
@@ -212,11 +260,11 @@ public final class SparticleCli implements Callable<Integer> {
     int bits;
 
     @CommandLine.Mixin
-    SparkOptions spark = new SparkOptions();
+    RuntimeOptions runtime = new RuntimeOptions();
 
     @Override
     public Integer call() throws Exception {
-      Configuration conf = new Configuration();
+      Configuration conf = runtime.hadoopConf();
       String model = dir + "/model-" + preset + "-bf16";
       if (!new Path(model, io.sparticle.format.ShardIndex.FILE_NAME).getFileSystem(conf)
           .exists(new Path(model, io.sparticle.format.ShardIndex.FILE_NAME))) {
@@ -224,7 +272,7 @@ public final class SparticleCli implements Callable<Integer> {
             64L << 20, 1, model, conf);
         System.out.printf(Locale.ROOT, "Generated %s: %,d params, BF16, in %s%n", preset, params, model);
       }
-      SparkSession session = spark.session("sparticle demo");
+      SparkSession session = runtime.session("sparticle demo");
       CompressReport report = Sparticle.compress(session).input(model).output(dir + "/compressed")
           .config(JobConfig.defaults().withBits(bits)).overwrite(true).execute();
       System.out.print(report.summary());
@@ -236,9 +284,9 @@ public final class SparticleCli implements Callable<Integer> {
     }
   }
 
-  static String readText(String path) throws IOException {
+  static String readText(String path, Configuration conf) throws IOException {
     Path p = new Path(path);
-    try (InputStream in = p.getFileSystem(new Configuration()).open(p)) {
+    try (InputStream in = p.getFileSystem(conf).open(p)) {
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
   }

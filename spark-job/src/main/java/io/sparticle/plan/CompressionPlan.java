@@ -110,6 +110,14 @@ public record CompressionPlan(
     }
   }
 
+  /**
+   * Elements of one tensor handled at once: as many as fit in {@code chunkBytes}, rounded down to
+   * a multiple of 8 so the packed codes of consecutive chunks concatenate byte-aligned (at least 8).
+   */
+  public static long elementsPerChunk(long chunkBytes, int elementSize) {
+    return Math.max(8, (chunkBytes / elementSize) / 8 * 8);
+  }
+
   /** One output data file and the source tensors it holds, in order. */
   public record OutputPart(int index, String fileName, int[] tensors) implements Serializable {
     @Override

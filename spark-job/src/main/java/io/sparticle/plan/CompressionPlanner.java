@@ -115,8 +115,7 @@ public final class CompressionPlanner {
         continue;
       }
       int elemSize = t.dtype().byteSize();
-      // A multiple of 8 elements, so packed slices stay byte-aligned.
-      long maxElems = Math.max(8, (chunkBytes / elemSize) / 8 * 8);
+      long maxElems = CompressionPlan.elementsPerChunk(chunkBytes, elemSize);
       for (long first = 0; first < t.numel(); first += maxElems) {
         long n = Math.min(maxElems, t.numel() - first);
         long bytes = n * elemSize;

@@ -264,13 +264,7 @@ public final class DecompressJob {
       for (Item item : task.items()) {
         RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
         if (item.centroids() == null) {
-          byte[] buf = new byte[(int) Math.min(chunkBytes, Math.max(1, item.byteLength()))];
-          for (long done = 0; done < item.byteLength(); ) {
-            int n = (int) Math.min(buf.length, item.byteLength() - done);
-            in.readFully(item.offset() + done, buf, 0, n);
-            out.write(buf, 0, n);
-            done += n;
-          }
+          out.copy(in, item.offset(), item.byteLength(), chunkBytes);
         } else {
           decodeTensor(in, item, out, chunkBytes);
         }
@@ -295,7 +289,7 @@ public final class DecompressJob {
       };
     }
     int bits = item.bits();
-    long maxElems = Math.max(8, (chunkBytes / size) / 8 * 8);
+    long maxElems = io.sparticle.plan.CompressionPlan.elementsPerChunk(chunkBytes, size);
     int chunkElems = (int) Math.min(maxElems, item.numel());
     byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
     byte[] codes = new byte[chunkElems];

@@ -76,7 +76,7 @@ final class EncodePass {
       for (Item item : task.items()) {
         RangeReader in = readers.get(item.sourceFile(), item.sourceLength());
         if (item.group() < 0) {
-          copyDense(in, item, out, chunkBytes);
+          out.copy(in, item.offset(), item.byteLength(), chunkBytes);
         } else {
           errors.add(new TensorError(item.tensor(),
               encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
@@ -87,24 +87,12 @@ final class EncodePass {
     }
   }
 
-  private static void copyDense(RangeReader in, Item item, PartWriter out, long chunkBytes)
-      throws IOException {
-    byte[] buf = new byte[(int) Math.min(chunkBytes, item.byteLength())];
-    for (long done = 0; done < item.byteLength(); ) {
-      int n = (int) Math.min(buf.length, item.byteLength() - done);
-      in.readFully(item.offset() + done, buf, 0, n);
-      out.write(buf, 0, n);
-      done += n;
-    }
-  }
-
   private static ErrorStats encodeTensor(RangeReader in, Item item, Codebook codebook,
       PartWriter out, long chunkBytes) throws IOException {
     ValueKind kind = Kinds.of(item.dtype());
     int size = kind.byteSize();
     int bits = item.bits();
-    // A multiple of 8 values per chunk keeps packed chunks byte-aligned.
-    long maxElems = Math.max(8, (chunkBytes / size) / 8 * 8);
+    long maxElems = CompressionPlan.elementsPerChunk(chunkBytes, size);
     int chunkElems = (int) Math.min(maxElems, item.numel());
     byte[] raw = new byte[chunkElems * size];
     byte[] codes = new byte[chunkElems];

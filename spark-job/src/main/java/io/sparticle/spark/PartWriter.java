@@ -1,5 +1,6 @@
 package io.sparticle.spark;
 
+import io.sparticle.io.RangeReader;
 import io.sparticle.io.Storage;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -73,6 +74,17 @@ final class PartWriter implements AutoCloseable {
     out.write(b, off, len);
     crc.update(b, off, len);
     written += len;
+  }
+
+  /** Copies {@code length} bytes from {@code offset} of {@code in}, at most chunkBytes at a time. */
+  void copy(RangeReader in, long offset, long length, long chunkBytes) throws IOException {
+    byte[] buf = new byte[(int) Math.max(1, Math.min(chunkBytes, length))];
+    for (long done = 0; done < length; ) {
+      int n = (int) Math.min(buf.length, length - done);
+      in.readFully(offset + done, buf, 0, n);
+      write(buf, 0, n);
+      done += n;
+    }
   }
 
   /** Completes the file under its final name after checking its length. */

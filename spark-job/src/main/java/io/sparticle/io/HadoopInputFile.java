@@ -6,6 +6,7 @@ import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.statistics.IOStatistics;
 import org.apache.hadoop.util.functional.FutureIO;
 
 /**
@@ -16,6 +17,9 @@ import org.apache.hadoop.util.functional.FutureIO;
  * }</pre>
  */
 public final class HadoopInputFile implements InputFile {
+  /** S3A's per-stream count of HTTP GET requests (Hadoop's StoreStatisticNames). */
+  static final String GET_REQUESTS = "action_http_get_request";
+
   private final Path path;
   private final FileSystem fs;
   private long length = -1;
@@ -62,9 +66,27 @@ public final class HadoopInputFile implements InputFile {
     }
     FSDataInputStream in = FutureIO.awaitFuture(builder.build());
     return new RangeReader() {
+      private long bytes;
+
       @Override
       public void readFully(long position, byte[] buffer, int offset, int len) throws IOException {
         in.readFully(position, buffer, offset, len);
+        bytes += len;
+      }
+
+      @Override
+      public long bytesRead() {
+        return bytes;
+      }
+
+      @Override
+      public long requests() {
+        IOStatistics stats = in.getIOStatistics();
+        if (stats == null) {
+          return -1;
+        }
+        Long gets = stats.counters().get(GET_REQUESTS);
+        return gets == null ? -1 : gets;
       }
 
       @Override

@@ -12,4 +12,14 @@ public interface RangeReader extends Closeable {
    * @throws EOFException if the file ends before {@code position + length}
    */
   void readFully(long position, byte[] buffer, int offset, int length) throws IOException;
+
+  /** Bytes read so far. */
+  default long bytesRead() {
+    return 0;
+  }
+
+  /** Requests the store served so far (e.g. S3 GETs), or -1 if it does not say. */
+  default long requests() {
+    return -1;
+  }
 }

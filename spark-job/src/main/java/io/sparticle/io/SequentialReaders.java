@@ -11,11 +11,17 @@ import org.apache.hadoop.fs.Path;
  */
 public final class SequentialReaders implements AutoCloseable {
   private final Configuration conf;
+  private final ReadStats stats = new ReadStats();
   private String openPath;
   private RangeReader reader;
 
   public SequentialReaders(Configuration conf) {
     this.conf = conf;
+  }
+
+  /** Totals of the readers closed so far (all of them, after {@link #close}). */
+  public ReadStats stats() {
+    return stats;
   }
 
   /** A reader for {@code path} (of known {@code length}), reusing the open one if it is the same. */
@@ -34,7 +40,12 @@ public final class SequentialReaders implements AutoCloseable {
       RangeReader r = reader;
       reader = null;
       openPath = null;
-      r.close();
+      try {
+        r.close();
+      } finally {
+        // Read after close: S3A folds the last request into the stream's statistics on close.
+        stats.add(r.bytesRead(), r.requests());
+      }
     }
   }
 }

@@ -89,7 +89,8 @@ public final class CompressJob {
     Path out = OutputDirectory.prepare(output, source.directory(), overwrite, hadoop);
     timer.lap("plan");
 
-    Map<Integer, ValueHistogram> hist = HistogramPass.run(jsc, plan, conf);
+    ReadMeter meter = new ReadMeter(jsc);
+    Map<Integer, ValueHistogram> hist = HistogramPass.run(jsc, plan, conf, meter);
     HistogramPass.checkFinite(plan, hist);
     timer.lap("histogram");
 
@@ -102,7 +103,7 @@ public final class CompressJob {
     timer.lap("particleization");
 
     List<EncodePass.PartResult> parts =
-        EncodePass.run(jsc, plan, codebooks, scales, out.toString(), conf);
+        EncodePass.run(jsc, plan, codebooks, scales, out.toString(), conf, meter);
     timer.lap("encode");
 
     List<Manifest.FileEntry> files = checkParts(plan, parts, out, hadoop);
@@ -125,7 +126,7 @@ public final class CompressJob {
     }
     timer.lap("commit");
     CompressReport report = CompressReport.of(plan, source.totalBytes(), outputBytes, codebooks,
-        fits, errors, timer, out.toString());
+        fits, errors, timer, out.toString(), meter.bytes(), meter.requests());
     OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;

@@ -31,6 +31,8 @@ public record CompressReport(
     ErrorStats total,
     double seconds,
     Map<String, Double> phaseSeconds,
+    long readBytes,
+    long readRequests,
     List<TensorRow> tensors,
     List<GroupRow> groups,
     List<String> warnings) {
@@ -52,7 +54,7 @@ public record CompressReport(
 
   static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
       Codebook[] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
-      CompressJob.Timer timer, String output) {
+      CompressJob.Timer timer, String output, long readBytes, long readRequests) {
     ErrorStats total = new ErrorStats();
     List<TensorRow> tensors = new java.util.ArrayList<>();
     long codeBytes = 0;
@@ -84,7 +86,7 @@ public record CompressReport(
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
-        tensors, groups, plan.warnings());
+        readBytes, readRequests, tensors, groups, plan.warnings());
   }
 
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -105,6 +107,12 @@ public record CompressReport(
     ObjectNode ph = t.putObject("phase_seconds");
     for (String p : List.of("plan", "histogram", "particleization", "encode", "commit")) {
       ph.put(p, phaseSeconds.getOrDefault(p, 0.0));
+    }
+    ObjectNode io = t.putObject("io");
+    io.put("bytes_read", readBytes);
+    if (readRequests >= 0) {
+      io.put("read_requests", readRequests);
+      io.put("read_requests_per_gib", readRequestsPerGiB());
     }
     ArrayNode ts = root.putArray("tensors");
     for (TensorRow r : tensors) {
@@ -142,6 +150,12 @@ public record CompressReport(
     }
   }
 
+  /** Storage requests per GiB read, both passes together; NaN when the store did not say. */
+  public double readRequestsPerGiB() {
+    return readRequests < 0 || readBytes == 0 ? Double.NaN
+        : readRequests / (readBytes / (double) (1L << 30));
+  }
+
   /** JSON has no Infinity: a lossless tensor's SQNR is written as null. */
   private static void putDb(ObjectNode o, String key, double db) {
     if (Double.isFinite(db)) {
@@ -166,6 +180,10 @@ public record CompressReport(
     }
     s.append(String.format(Locale.ROOT, "  time    %.1f s (%s )  %.1fM params/s%n", seconds,
         phases.toString().trim(), params / seconds / 1e6));
+    if (readRequests >= 0) {
+      s.append(String.format(Locale.ROOT, "  reads   %,d bytes in %,d requests (%.0f per GiB)%n",
+          readBytes, readRequests, readRequestsPerGiB()));
+    }
     TensorRow worst = null;
     for (TensorRow r : tensors) {
       if (worst == null || r.error().sqnrDb() < worst.error().sqnrDb()) {

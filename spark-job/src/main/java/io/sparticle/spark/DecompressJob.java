@@ -71,7 +71,11 @@ public final class DecompressJob {
   }
 
   /** Result of a decompress run. */
-  public record Result(String output, int files, long params, long bytes, double seconds) {}
+  /**
+   * Result of a decompress run; {@code readRequests} is -1 when the store does not count them.
+   */
+  public record Result(String output, int files, long params, long bytes, double seconds,
+      long readBytes, long readRequests) {}
 
   record Item(String name, DType dtype, String dataFile, long dataFileLength, long offset,
       long numel, long byteLength,
@@ -163,9 +167,10 @@ public final class DecompressJob {
     SerializableConfiguration conf = new SerializableConfiguration(hadoop);
     String outDir = out.toString();
     long chunk = chunkBytes;
+    ReadMeter meter = new ReadMeter(jsc);
     jsc.setJobDescription("sparticle: decompress " + tasks.size() + " files");
     List<Long> sizes = jsc.parallelize(tasks, Math.max(1, tasks.size()))
-        .map(task -> decode(task, outDir, chunk, conf))
+        .map(task -> decode(task, outDir, chunk, conf, meter))
         .collect();
     long bytes = 0;
     for (long s : sizes) {
@@ -180,7 +185,8 @@ public final class DecompressJob {
           ShardIndex.of(weightMap, manifest.source().indexMetadataJson()).toJson(), hadoop);
     }
     OutputDirectory.markSuccess(out, hadoop);
-    return new Result(outDir, tasks.size(), params, bytes, (System.nanoTime() - start) / 1e9);
+    return new Result(outDir, tasks.size(), params, bytes, (System.nanoTime() - start) / 1e9,
+        meter.bytes(), meter.requests());
   }
 
   private static long sizeOf(Manifest m, String file) {
@@ -256,10 +262,11 @@ public final class DecompressJob {
         codebooks[t.group()], t.scale());
   }
 
-  static long decode(Task task, String outDir, long chunkBytes, SerializableConfiguration conf)
-      throws IOException {
-    try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get());
-        SequentialReaders readers = new SequentialReaders(conf.get())) {
+  static long decode(Task task, String outDir, long chunkBytes, SerializableConfiguration conf,
+      ReadMeter meter) throws IOException {
+    SequentialReaders readers = new SequentialReaders(conf.get());
+    long size;
+    try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get()); readers) {
       out.write(task.header(), 0, task.header().length);
       for (Item item : task.items()) {
         RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
@@ -269,8 +276,10 @@ public final class DecompressJob {
           decodeTensor(in, item, out, chunkBytes);
         }
       }
-      return out.commit(task.expectedLength()).size();
+      size = out.commit(task.expectedLength()).size();
     }
+    meter.add(readers.stats());
+    return size;
   }
 
   private static void decodeTensor(RangeReader in, Item item, PartWriter out, long chunkBytes)
@@ -295,6 +304,7 @@ public final class DecompressJob {
     byte[] codes = new byte[chunkElems];
     byte[] dense = new byte[chunkElems * size];
     for (long first = 0; first < item.numel(); first += chunkElems) {
+      PartWriter.stopIfKilled();
       int n = (int) Math.min(chunkElems, item.numel() - first);
       int packedBytes = (int) BitPacking.bytesRequired(n, bits);
       // first is a multiple of 8, so its codes start on a byte boundary.

@@ -41,7 +41,7 @@ final class EncodePass {
       implements Serializable {}
 
   static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, Codebook[] codebooks,
-      float[] scales, String outputDir, SerializableConfiguration conf) {
+      float[] scales, String outputDir, SerializableConfiguration conf, ReadMeter meter) {
     List<Task> tasks = new ArrayList<>();
     for (OutputPart part : plan.parts()) {
       List<Item> items = new ArrayList<>();
@@ -60,7 +60,7 @@ final class EncodePass {
     jsc.setJobDescription("sparticle: encode " + tasks.size() + " parts");
     try {
       return jsc.parallelize(tasks, tasks.size())
-          .map(task -> encode(task, books.value(), chunkBytes, outputDir, conf))
+          .map(task -> encode(task, books.value(), chunkBytes, outputDir, conf, meter))
           .collect();
     } finally {
       books.destroy();
@@ -68,10 +68,11 @@ final class EncodePass {
   }
 
   static PartResult encode(Task task, Codebook[] codebooks, long chunkBytes, String outputDir,
-      SerializableConfiguration conf) throws IOException {
+      SerializableConfiguration conf, ReadMeter meter) throws IOException {
     List<TensorError> errors = new ArrayList<>();
-    try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get());
-        SequentialReaders readers = new SequentialReaders(conf.get())) {
+    SequentialReaders readers = new SequentialReaders(conf.get());
+    PartWriter.Committed c;
+    try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get()); readers) {
       out.write(task.header(), 0, task.header().length);
       for (Item item : task.items()) {
         RangeReader in = readers.get(item.sourceFile(), item.sourceLength());
@@ -82,9 +83,10 @@ final class EncodePass {
               encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
         }
       }
-      PartWriter.Committed c = out.commit(task.expectedLength());
-      return new PartResult(task.part(), task.fileName(), c.size(), c.crc32c(), errors);
+      c = out.commit(task.expectedLength());
     }
+    meter.add(readers.stats());
+    return new PartResult(task.part(), task.fileName(), c.size(), c.crc32c(), errors);
   }
 
   private static ErrorStats encodeTensor(RangeReader in, Item item, Codebook codebook,
@@ -101,6 +103,7 @@ final class EncodePass {
         ? TensorEncoder.f32(codebook, item.scale())
         : TensorEncoder.sixteenBit(kind, codebook, item.scale());
     for (long first = 0; first < item.numel(); first += chunkElems) {
+      PartWriter.stopIfKilled();
       int n = (int) Math.min(chunkElems, item.numel() - first);
       in.readFully(item.offset() + first * size, raw, 0, n * size);
       enc.encode(raw, n, codes);

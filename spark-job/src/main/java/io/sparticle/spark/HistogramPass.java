@@ -2,8 +2,8 @@ package io.sparticle.spark;
 
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.CheckpointFormatException.Reason;
-import io.sparticle.io.HadoopInputFile;
 import io.sparticle.io.RangeReader;
+import io.sparticle.io.SequentialReaders;
 import io.sparticle.plan.CompressionPlan;
 import io.sparticle.plan.CompressionPlan.ReadSplit;
 import io.sparticle.plan.CompressionPlan.Tensor;
@@ -35,7 +35,7 @@ final class HistogramPass {
       implements Serializable {}
 
   static Map<Integer, ValueHistogram> run(JavaSparkContext jsc, CompressionPlan plan,
-      SerializableConfiguration conf) throws IOException {
+      SerializableConfiguration conf, ReadMeter meter) throws IOException {
     List<Task> tasks = new ArrayList<>();
     for (ReadSplit split : plan.histogramSplits()) {
       String file = new Path(plan.sourceDirectory(), plan.sourceFiles().get(split.file())).toString();
@@ -57,20 +57,22 @@ final class HistogramPass {
     }
     jsc.setJobDescription("sparticle: histograms of " + plan.groups().size() + " groups");
     return jsc.parallelize(tasks, tasks.size())
-        .flatMapToPair(task -> histograms(task, conf).iterator())
+        .flatMapToPair(task -> histograms(task, conf, meter).iterator())
         .reduceByKey(ValueHistogram::merge)
         .collectAsMap();
   }
 
-  static List<Tuple2<Integer, ValueHistogram>> histograms(Task task, SerializableConfiguration conf)
-      throws IOException {
+  static List<Tuple2<Integer, ValueHistogram>> histograms(Task task, SerializableConfiguration conf,
+      ReadMeter meter) throws IOException {
     List<Tuple2<Integer, ValueHistogram>> out = new ArrayList<>();
     byte[] buf = new byte[task.bufferBytes()];
     ValueHistogram.Accumulator acc = null;
     int accTensor = -1;
-    try (RangeReader in =
-        HadoopInputFile.of(new Path(task.file()), conf.get(), task.fileLength()).open()) {
+    SequentialReaders readers = new SequentialReaders(conf.get());
+    try (readers) {
+      RangeReader in = readers.get(task.file(), task.fileLength());
       for (Slice s : task.slices()) {
+        PartWriter.stopIfKilled();
         if (s.tensor() != accTensor) {
           if (acc != null) {
             out.add(finish(task, acc, accTensor));
@@ -83,6 +85,7 @@ final class HistogramPass {
         acc.addLittleEndian(buf, 0, (int) s.numElements());
       }
     }
+    meter.add(readers.stats());
     if (acc != null) {
       out.add(finish(task, acc, accTensor));
     }

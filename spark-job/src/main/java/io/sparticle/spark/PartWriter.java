@@ -70,6 +70,17 @@ final class PartWriter implements AutoCloseable {
     return "stage-" + tc.stageId() + "." + tc.stageAttemptNumber() + "-task-" + tc.taskAttemptId();
   }
 
+  /**
+   * Stops here if Spark cancelled this task: a cancelled job does not interrupt its running
+   * tasks, and one that carried on would publish a part into an output whose job already failed.
+   */
+  static void stopIfKilled() {
+    TaskContext tc = TaskContext.get();
+    if (tc != null) {
+      tc.killTaskIfInterrupted();
+    }
+  }
+
   void write(byte[] b, int off, int len) throws IOException {
     out.write(b, off, len);
     crc.update(b, off, len);
@@ -80,6 +91,7 @@ final class PartWriter implements AutoCloseable {
   void copy(RangeReader in, long offset, long length, long chunkBytes) throws IOException {
     byte[] buf = new byte[(int) Math.max(1, Math.min(chunkBytes, length))];
     for (long done = 0; done < length; ) {
+      stopIfKilled();
       int n = (int) Math.min(buf.length, length - done);
       in.readFully(offset + done, buf, 0, n);
       write(buf, 0, n);
@@ -94,7 +106,11 @@ final class PartWriter implements AutoCloseable {
       throw new IllegalStateException("Wrote " + written + " bytes for " + target
           + " but its layout says " + expectedLength);
     }
-    out.close();
+    stopIfKilled();
+    // Flush, then close the raw stream ourselves: BufferedOutputStream.close() closes the stream
+    // under it even when its flush fails, which on an object store publishes a partial object.
+    out.flush();
+    raw.close();
     done = true;
     Path file = temp != null ? temp : target;
     long len = fs.getFileStatus(file).getLen();
@@ -123,13 +139,18 @@ final class PartWriter implements AutoCloseable {
     done = true;
     if (temp != null) {
       try {
-        out.close();
+        raw.close();
       } finally {
         fs.delete(temp.getParent(), true);
       }
     } else {
-      // Discard the upload: nothing may appear under the final name.
-      raw.abort();
+      // Discard the upload: nothing may appear under the final name. A store whose streams
+      // cannot abort is left unclosed rather than closed: closing would publish partial bytes.
+      try {
+        raw.abort();
+      } catch (UnsupportedOperationException e) {
+        // Nothing safer to do.
+      }
     }
   }
 }

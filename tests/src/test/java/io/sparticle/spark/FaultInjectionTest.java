@@ -21,9 +21,10 @@ class FaultInjectionTest {
 
   @AfterEach
   void disarm() {
+    // Restore core-default's value: unset would drop it.
     Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
-    conf.unset("fs.file.impl");
-    conf.unset("fs.file.impl.disable.cache");
+    conf.set("fs.file.impl", "org.apache.hadoop.fs.LocalFileSystem");
+    conf.setBoolean("fs.file.impl.disable.cache", false);
     FailOnceLocalFileSystem.FAILURES_LEFT.set(0);
   }
 
@@ -68,6 +69,7 @@ class FaultInjectionTest {
         Sparticle.compress(SharedSpark.get()).input(model.toString()).output(out.toString()).execute());
     assertTrue(String.valueOf(e.getMessage()).contains("Injected fault"), e.getMessage());
     assertTrue(FailOnceLocalFileSystem.FAILED.get() >= 2, "both attempts failed");
+    SharedSpark.awaitNoRunningTasks();
     List<String> left = tree(out);
     assertTrue(left.stream().noneMatch(f -> f.endsWith(".safetensors")), "no data file: " + left);
     assertTrue(left.stream().noneMatch(f -> f.endsWith("_SUCCESS")), "not complete: " + left);

@@ -22,4 +22,23 @@ public final class SharedSpark {
     }
     return session;
   }
+
+  /**
+   * Waits until no task runs: a failed job's other tasks are cancelled, not stopped at once, so a
+   * test that injects faults keeps them armed until the executors are idle.
+   */
+  public static void awaitNoRunningTasks() throws InterruptedException {
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (System.nanoTime() < deadline) {
+      boolean busy = false;
+      for (var e : get().sparkContext().statusTracker().getExecutorInfos()) {
+        busy |= e.numRunningTasks() > 0;
+      }
+      if (!busy) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("tasks still running after 60 s");
+  }
 }

@@ -28,7 +28,8 @@ import picocli.CommandLine.Option;
 @Command(name = "sparticle", mixinStandardHelpOptions = true, version = "sparticle 0.1.0",
     description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
     subcommands = {SparticleCli.Compress.class, SparticleCli.Decompress.class,
-        InspectCommand.class, SparticleCli.Generate.class, SparticleCli.Demo.class})
+        InspectCommand.class, SparticleCli.Generate.class, SparticleCli.Demo.class,
+        SparticleCli.Bench.class})
 public final class SparticleCli implements Callable<Integer> {
 
   @Override
@@ -280,6 +281,36 @@ public final class SparticleCli implements Callable<Integer> {
           .output(dir + "/restored").overwrite(true).execute();
       System.out.printf(Locale.ROOT, "Decompressed %,d params in %.1f s into %s%n", r.params(), r.seconds(), r.output());
       System.out.println("Report: " + dir + "/compressed/report.json");
+      return 0;
+    }
+  }
+
+  @Command(name = "bench", mixinStandardHelpOptions = true,
+      description = "Benchmark: raw read, compress, decompress, naive MLlib peer, 1 GiB heap run; prints a table.")
+  static final class Bench implements Callable<Integer> {
+    @Option(names = "--dir", defaultValue = "${sys:java.io.tmpdir}/sparticle-bench",
+        description = "Working directory; the model is generated once and reused (default ${DEFAULT-VALUE})")
+    String dir;
+
+    @Option(names = "--preset", defaultValue = "llama-1b", description = "tiny, small or llama-1b (default ${DEFAULT-VALUE})")
+    String preset;
+
+    @Option(names = "--no-naive", description = "Skip the naive MLlib peer")
+    boolean noNaive;
+
+    @Option(names = "--no-small-heap", description = "Skip the compress in a 1 GiB JVM")
+    boolean noSmallHeap;
+
+    @CommandLine.Mixin
+    RuntimeOptions runtime = new RuntimeOptions();
+
+    @Override
+    public Integer call() throws Exception {
+      if (runtime.master == null) {
+        runtime.master = "local[2]";
+      }
+      new io.sparticle.bench.Benchmark(runtime.session("sparticle bench"), dir, preset, !noNaive,
+          !noSmallHeap, System.out).run();
       return 0;
     }
   }

@@ -10,15 +10,15 @@ import org.apache.hadoop.conf.Configuration;
  * Ships the driver's Hadoop configuration (S3A endpoint, credentials providers, HDFS settings) to
  * tasks, so executors never read settings from their own environment.
  */
-final class SerializableConfiguration implements Serializable {
+public final class SerializableConfiguration implements Serializable {
   private static final long serialVersionUID = 1L;
   private transient Configuration value;
 
-  SerializableConfiguration(Configuration value) {
+  public SerializableConfiguration(Configuration value) {
     this.value = value;
   }
 
-  Configuration get() {
+  public Configuration get() {
     return value;
   }
 

@@ -4,7 +4,8 @@ import java.io.IOException;
 import java.util.Objects;
 
 /**
- * A checkpoint file (safetensors shard, shard index, or our compressed output) is malformed.
+ * A checkpoint file (safetensors shard, shard index, ONNX model, or our compressed output) is
+ * malformed.
  *
  * <p>The message always names the file, and the tensor when one applies:
  * {@code "<file>: tensor '<name>': <detail>"} or {@code "<file>: <detail>"}. Callers branch on
@@ -33,7 +34,10 @@ public class CheckpointFormatException extends IOException {
     /** The header is not one JSON value followed only by whitespace. */
     HEADER_NOT_JSON,
     HEADER_NOT_OBJECT,
-    /** A JSON object has the same key twice (tensor name, metadata key or entry field). */
+    /**
+     * A JSON object has the same key twice (tensor name, metadata key or entry field), or two ONNX
+     * initializers have the same name.
+     */
     DUPLICATE_KEY,
     /** {@code __metadata__} is not an object of string to string. */
     INVALID_METADATA,
@@ -65,7 +69,22 @@ public class CheckpointFormatException extends IOException {
     /** A weight is NaN or infinite, so it cannot be quantized. */
     NON_FINITE_VALUE,
     /** Our own compressed format is malformed. */
-    INVALID_COMPRESSED
+    INVALID_COMPRESSED,
+    /**
+     * An ONNX model is not well-formed protobuf (truncated varint, length past the end, bad wire
+     * type, a known field with the wrong wire type) or breaks an ONNX rule we rely on (an
+     * initializer without a name, or with more than one data field).
+     */
+    INVALID_ONNX,
+    /**
+     * An ONNX initializer's {@code external_data} is unusable: no or bad {@code location}, a
+     * non-numeric {@code offset}/{@code length}, or a location that is not a plain file name.
+     */
+    INVALID_EXTERNAL_DATA,
+    /** An ONNX initializer's external data file does not exist. */
+    MISSING_EXTERNAL_FILE,
+    /** An ONNX initializer with elements has no data field at all. */
+    NO_TENSOR_DATA
   }
 
   private final Reason reason;

@@ -40,7 +40,7 @@ public record CompressReport(
   public record TensorRow(String name, String group, int bits, long numel, ErrorStats error) {}
 
   public record GroupRow(String name, int k, int bits, List<String> tensors, float[] codebook,
-      int iterations, int points, ErrorStats error) {}
+      int iterations, int points, double initSeconds, double mllibSeconds, ErrorStats error) {}
 
   /** Input bytes over output bytes (all files of the output directory). */
   public double ratio() {
@@ -82,7 +82,8 @@ public record CompressReport(
       }
       codebookBytes += (long) codebooks[g.index()].size() * cbSize;
       groups.add(new GroupRow(g.name(), codebooks[g.index()].size(), g.bits(), names,
-          codebooks[g.index()].centroids(), fits[g.index()].iterations(), fits[g.index()].points(), ge));
+          codebooks[g.index()].centroids(), fits[g.index()].iterations(), fits[g.index()].points(),
+          fits[g.index()].initSeconds(), fits[g.index()].mllibSeconds(), ge));
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
@@ -139,6 +140,8 @@ public record CompressReport(
       }
       o.put("kmeans_iterations", g.iterations());
       o.put("histogram_points", g.points());
+      o.put("init_seconds", g.initSeconds());
+      o.put("mllib_seconds", g.mllibSeconds());
       putDb(o, "sqnr_db", g.error().sqnrDb());
     }
     ArrayNode w = root.putArray("warnings");

@@ -36,7 +36,7 @@ final class Particleizer {
   private Particleizer() {}
 
   /** A fitted group: the codebook (already rounded to the storage precision) and tensor scales. */
-  record Fit(Codebook codebook, int iterations, int points) {}
+  record Fit(Codebook codebook, int iterations, int points, double initSeconds, double mllibSeconds) {}
 
   static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
       float[] scales) throws InterruptedException {
@@ -94,7 +94,7 @@ final class Particleizer {
     int k = group.k();
     if (p.values.length <= k) {
       // Fewer distinct values than codes: the codebook holds them all, error zero.
-      return new Fit(toCodebook(p.values, k, 1, 0, config), 0, p.values.length);
+      return new Fit(toCodebook(p.values, k, 1, 0, config), 0, p.values.length, 0, 0);
     }
     double mean = 0;
     double total = 0;
@@ -117,10 +117,13 @@ final class Particleizer {
       z[i] = (p.values[i] - mean) / std;
     }
 
+    long t0 = System.nanoTime();
     double[] init = bestInit(z, p.weights, k, config.seed() + group.index(), config.tolerance());
+    long t1 = System.nanoTime();
     jsc.setJobDescription("sparticle: k-means of group '" + group.name() + "' (k=" + k + ")");
     Lloyd fit = lloyd(jsc, z, p.weights, init, config.maxIterations(), config.tolerance(), config.seed());
-    return new Fit(toCodebook(fit.centers(), k, std, mean, config), fit.iterations(), z.length);
+    return new Fit(toCodebook(fit.centers(), k, std, mean, config), fit.iterations(), z.length,
+        (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
   }
 
   record Lloyd(double[] centers, int iterations) {}

@@ -96,9 +96,16 @@ public final class CompressionPlanner {
     }
     if (info.dtype().isCompressibleFloat() && info.rank() >= config.minRank()
         && info.numel() >= config.minElements()) {
-      return new Decision(info.name(), config.bits(), false);
+      return config.grouping() == JobConfig.Grouping.MODULE
+          ? new Decision(moduleKey(info.name()), config.bits(), true)
+          : new Decision(info.name(), config.bits(), false);
     }
     return null;
+  }
+
+  /** The tensor name with numeric path segments (layer indices) replaced by '*'. */
+  static String moduleKey(String name) {
+    return name.replaceAll("(^|\\.)\\d+(?=\\.|$)", "$1*");
   }
 
   /**

@@ -27,9 +27,10 @@ import java.util.regex.PatternSyntaxException;
  * <p>YAML keys: {@code bits} (default 4), {@code codebook-precision} (F32|F16|BF16, default F32),
  * {@code min-elements} (default 4096), {@code min-rank} (default 2), {@code chunk-bytes} (default
  * 64 MiB), {@code output-shard-bytes} (input bytes per output file, default 512 MiB),
+ * {@code grouping} (module|tensor, see {@link Grouping}, default module),
  * {@code kmeans: {max-iterations, tolerance, seed, fit-threads}}, and {@code rules}: a list of
  * {@code {match, group, bits, keep-dense, per-tensor-scale}}. Tensors no rule matches are
- * compressed at {@code bits}, one group each, if they are F32/F16/BF16 with rank >=
+ * compressed at {@code bits}, grouped by {@code grouping}, if they are F32/F16/BF16 with rank >=
  * {@code min-rank} and >= {@code min-elements} elements; otherwise they are kept dense.
  */
 public record JobConfig(
@@ -43,8 +44,29 @@ public record JobConfig(
     double tolerance,
     long seed,
     int fitThreads,
-    List<GroupRule> rules)
+    List<GroupRule> rules,
+    Grouping grouping)
     implements Serializable {
+
+  /**
+   * How tensors that no rule matches are grouped. {@code TENSOR}: one codebook per tensor.
+   * {@code MODULE}: one codebook per module type across layers: tensors whose names differ only
+   * in numeric path segments ({@code model.layers.3.mlp.up_proj.weight} and
+   * {@code model.layers.7.mlp.up_proj.weight}) share a codebook fitted on RMS-normalized values,
+   * each keeping its own scale.
+   */
+  public enum Grouping {
+    TENSOR,
+    MODULE
+  }
+
+  /** The constructor of configs without a grouping key: the default grouping, MODULE. */
+  public JobConfig(int bits, CodebookPrecision codebookPrecision, long minElements, int minRank,
+      long chunkBytes, long outputShardBytes, int maxIterations, double tolerance, long seed,
+      int fitThreads, List<GroupRule> rules) {
+    this(bits, codebookPrecision, minElements, minRank, chunkBytes, outputShardBytes,
+        maxIterations, tolerance, seed, fitThreads, rules, Grouping.MODULE);
+  }
 
   public static final int DEFAULT_BITS = 4;
   public static final long DEFAULT_MIN_ELEMENTS = 4096;
@@ -75,6 +97,9 @@ public record JobConfig(
     }
     checkRange("kmeans.fit-threads", fitThreads, 1, 256);
     rules = List.copyOf(rules);
+    if (grouping == null) {
+      throw new IllegalArgumentException("grouping must be one of tensor, module");
+    }
   }
 
   public static JobConfig defaults() {
@@ -94,22 +119,27 @@ public record JobConfig(
 
   public JobConfig withBits(int newBits) {
     return new JobConfig(newBits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
   }
 
   public JobConfig withCodebookPrecision(CodebookPrecision p) {
     return new JobConfig(bits, p, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
   }
 
   public JobConfig withChunkBytes(long newChunkBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, newChunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
   }
 
   public JobConfig withOutputShardBytes(long newOutputShardBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules);
+        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
+  }
+
+  public JobConfig withGrouping(Grouping g) {
+    return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g);
   }
 
   static void checkBits(int bits) {
@@ -124,7 +154,7 @@ public record JobConfig(
   }
 
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
-      "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules");
+      "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
@@ -174,6 +204,14 @@ public record JobConfig(
       throw new IllegalArgumentException(
           "Cannot set codebook-precision to " + precision + ": must be one of F32, F16, BF16");
     }
+    String grouping = text(root, "grouping", d.grouping().name());
+    Grouping g;
+    try {
+      g = Grouping.valueOf(grouping.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "Cannot set grouping to " + grouping + ": must be one of tensor, module");
+    }
     return new JobConfig(
         int32(root, "bits", "bits", d.bits()),
         p,
@@ -185,7 +223,8 @@ public record JobConfig(
         number(km, "tolerance", d.tolerance()),
         integer(km, "seed", d.seed()),
         int32(km, "fit-threads", "kmeans.fit-threads", d.fitThreads()),
-        rules);
+        rules,
+        g);
   }
 
   private static GroupRule parseRule(JsonNode r, int index) {

@@ -138,11 +138,18 @@ final class Particleizer {
     for (int i = 0; i < init.length; i++) {
       initCenters[i] = Vectors.dense(init[i]);
     }
-    List<Tuple2<Vector, Object>> rows = new ArrayList<>(z.length);
-    for (int i = 0; i < z.length; i++) {
-      rows.add(new Tuple2<>(Vectors.dense(z[i]), w[i]));
-    }
-    JavaRDD<Tuple2<Vector, Object>> data = jsc.parallelize(rows, 1);
+    // Ship two primitive arrays and build the rows on the executor: serializing tens of
+    // thousands of boxed (Vector, weight) rows from the driver cost more than the fit itself.
+    // MLlib persists what it derives from them, so they are built once per fit.
+    double[] values = z;
+    double[] weights = w;
+    JavaRDD<Tuple2<Vector, Object>> data = jsc.parallelize(List.of(0), 1).flatMap(ignored -> {
+      List<Tuple2<Vector, Object>> rows = new ArrayList<>(values.length);
+      for (int i = 0; i < values.length; i++) {
+        rows.add(new Tuple2<>(Vectors.dense(values[i]), weights[i]));
+      }
+      return rows.iterator();
+    });
     KMeans kmeans = new KMeans()
         .setK(init.length)
         .setMaxIterations(maxIterations)

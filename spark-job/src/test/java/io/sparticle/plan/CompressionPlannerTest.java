@@ -67,10 +67,30 @@ class CompressionPlannerTest {
   }
 
   @Test
+  void moduleGroupingSharesOneScaledCodebookAcrossLayers() throws Exception {
+    SafetensorsLayout layout = SafetensorsLayout.builder()
+        .add("model.layers.0.mlp.up_proj.weight", DType.BF16, shape(64, 64))
+        .add("model.layers.0.mlp.down_proj.weight", DType.BF16, shape(64, 64))
+        .add("model.layers.1.mlp.up_proj.weight", DType.BF16, shape(64, 64))
+        .add("model.layers.12.mlp.up_proj.weight", DType.BF16, shape(64, 64))
+        .add("lm_head.weight", DType.BF16, shape(64, 64))
+        .build();
+    CompressionPlan plan = CompressionPlanner.plan(source("model.safetensors", layout), JobConfig.defaults());
+    assertEquals(JobConfig.Grouping.MODULE, JobConfig.defaults().grouping());
+    assertEquals(List.of("model.layers.*.mlp.up_proj.weight", "model.layers.*.mlp.down_proj.weight",
+        "lm_head.weight"), plan.groups().stream().map(CompressionPlan.Group::name).toList());
+    assertArrayEquals(new int[] {0, 2, 3}, plan.groups().get(0).tensors());
+    assertTrue(plan.groups().get(0).perTensorScale());
+    assertEquals("a.*.b.*", CompressionPlanner.moduleKey("a.3.b.17"));
+    assertEquals("*.x", CompressionPlanner.moduleKey("0.x"));
+    assertEquals("h10x.w", CompressionPlanner.moduleKey("h10x.w"));
+  }
+
+  @Test
   void defaultRules() throws Exception {
     SafetensorsLayout layout = defaultsLayout();
     CompressionPlan plan = CompressionPlanner.plan(source("model.safetensors", layout),
-        JobConfig.defaults());
+        JobConfig.defaults().withGrouping(JobConfig.Grouping.TENSOR));
 
     assertEquals(DIR, plan.sourceDirectory());
     assertEquals(List.of("model.safetensors"), plan.sourceFiles());
@@ -108,7 +128,7 @@ class CompressionPlannerTest {
   @Test
   void minRankAndMinElementsAreConfigurable() throws Exception {
     CompressionPlan plan = CompressionPlanner.plan(source("model.safetensors", defaultsLayout()),
-        JobConfig.fromYaml("min-rank: 1\nmin-elements: 4095\nbits: 2"));
+        JobConfig.fromYaml("grouping: tensor\nmin-rank: 1\nmin-elements: 4095\nbits: 2"));
     assertEquals(List.of("embed.weight", "layers.0.norm.weight", "small.weight", "bf.weight",
             "f32.weight"),
         plan.groups().stream().map(Group::name).toList());

@@ -7,7 +7,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class JobConfigTest {
-  private static final String KNOWN_TOP = "bits, chunk-bytes, codebook-precision, kmeans, "
+  private static final String KNOWN_TOP = "bits, chunk-bytes, codebook-precision, grouping, kmeans, "
       + "min-elements, min-rank, output-shard-bytes, rules";
 
   private static String rejects(String yaml) {

@@ -31,7 +31,7 @@ class CodebookQualityTest {
     Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
     Path packed = tmp.resolve("packed");
     Sparticle.compress(SharedSpark.get()).input(model.toString()).output(packed.toString())
-        .config(JobConfig.defaults().withBits(4)).execute();
+        .config(JobConfig.defaults().withBits(4).withGrouping(JobConfig.Grouping.TENSOR)).execute();
     Map<String, JsonNode> rows = CompressRoundTripTest.reportRows(packed);
     Map<String, Checkpoints.Tensor> tensors = Checkpoints.readAll(model);
     System.out.printf(Locale.ROOT, "%-45s %10s %10s %8s%n", "tensor (4 bits)", "sparticle", "sklearn", "delta");

@@ -1,6 +1,7 @@
 package io.sparticle.cli;
 
 import io.sparticle.format.DType;
+import io.sparticle.format.ShardIndex;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.spark.CompressReport;
@@ -267,8 +268,8 @@ public final class SparticleCli implements Callable<Integer> {
     public Integer call() throws Exception {
       Configuration conf = runtime.hadoopConf();
       String model = dir + "/model-" + preset + "-bf16";
-      if (!new Path(model, io.sparticle.format.ShardIndex.FILE_NAME).getFileSystem(conf)
-          .exists(new Path(model, io.sparticle.format.ShardIndex.FILE_NAME))) {
+      Path index = new Path(model, ShardIndex.FILE_NAME);
+      if (!index.getFileSystem(conf).exists(index)) {
         long params = SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset), DType.BF16,
             64L << 20, 1, model, conf);
         System.out.printf(Locale.ROOT, "Generated %s: %,d params, BF16, in %s%n", preset, params, model);

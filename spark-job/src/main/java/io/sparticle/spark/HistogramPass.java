@@ -31,7 +31,7 @@ final class HistogramPass {
   record Task(String file, long fileLength, List<Slice> slices, int bufferBytes)
       implements Serializable {}
 
-  record Slice(int tensor, String name, ValueKind kind, long offset, long numElements, boolean last)
+  record Slice(int tensor, String name, ValueKind kind, long offset, long numElements)
       implements Serializable {}
 
   static Map<Integer, ValueHistogram> run(JavaSparkContext jsc, CompressionPlan plan,
@@ -45,8 +45,7 @@ final class HistogramPass {
         Tensor t = plan.tensors().get(s.tensor());
         int size = t.dtype().byteSize();
         slices.add(new Slice(t.index(), t.name(), Kinds.of(t.dtype()),
-            t.offset() + s.firstElement() * size, s.numElements(),
-            s.firstElement() + s.numElements() == t.numel()));
+            t.offset() + s.firstElement() * size, s.numElements()));
         bytes = Math.max(bytes, s.numElements() * size);
       }
       tasks.add(new Task(file, plan.sourceFileLengths().get(split.file()), slices,
@@ -75,7 +74,7 @@ final class HistogramPass {
         PartWriter.stopIfKilled();
         if (s.tensor() != accTensor) {
           if (acc != null) {
-            out.add(finish(task, acc, accTensor));
+            out.add(new Tuple2<>(accTensor, acc.finish(accTensor)));
           }
           acc = ValueHistogram.accumulator(s.kind());
           accTensor = s.tensor();
@@ -87,14 +86,9 @@ final class HistogramPass {
     }
     meter.add(readers.stats());
     if (acc != null) {
-      out.add(finish(task, acc, accTensor));
+      out.add(new Tuple2<>(accTensor, acc.finish(accTensor)));
     }
     return out;
-  }
-
-  private static Tuple2<Integer, ValueHistogram> finish(Task task, ValueHistogram.Accumulator acc,
-      int tensor) {
-    return new Tuple2<>(tensor, acc.finish(tensor));
   }
 
   /** NaN or Inf in a tensor to compress is bad input: fail naming the tensor. */

@@ -18,9 +18,6 @@ import io.sparticle.synth.SyntheticCheckpoint;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
@@ -29,7 +26,6 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.RemoteIterator;
-import org.apache.hadoop.fs.StorageStatistics;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -213,23 +209,5 @@ class StorageRoundTripTest {
       }
     }
     return out;
-  }
-
-  private static Map<String, Long> longStats(StorageStatistics stats) {
-    Map<String, Long> out = new TreeMap<>();
-    for (Iterator<StorageStatistics.LongStatistic> it = stats.getLongStatistics(); it.hasNext(); ) {
-      StorageStatistics.LongStatistic s = it.next();
-      out.put(s.getName(), s.getValue());
-    }
-    return out;
-  }
-
-  private static long delta(Map<String, Long> before, Map<String, Long> after, String key) {
-    return after.getOrDefault(key, 0L) - before.getOrDefault(key, 0L);
-  }
-
-  @SuppressWarnings("unused")
-  private static List<String> names(Map<String, byte[]> files) {
-    return new ArrayList<>(files.keySet());
   }
 }

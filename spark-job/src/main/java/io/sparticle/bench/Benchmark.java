@@ -1,11 +1,8 @@
 package io.sparticle.bench;
 
 import io.sparticle.format.DType;
-import io.sparticle.format.SafetensorsHeader;
 import io.sparticle.format.SafetensorsLayout;
-import io.sparticle.format.SafetensorsReader;
 import io.sparticle.format.ShardIndex;
-import io.sparticle.format.TensorInfo;
 import io.sparticle.io.HadoopInputFile;
 import io.sparticle.io.RangeReader;
 import io.sparticle.io.SequentialReaders;
@@ -141,7 +138,7 @@ public final class Benchmark {
     List<long[]> ranges = new ArrayList<>();
     List<String> paths = new ArrayList<>();
     for (SourceCheckpoint.SourceFile f : source.files()) {
-      long len = f.header().fileLength();
+      long len = f.length();
       for (long off = 0; off < len; off += 64L << 20) {
         ranges.add(new long[] {paths.size(), off, Math.min(64L << 20, len - off), len});
       }
@@ -168,12 +165,12 @@ public final class Benchmark {
   private String[] comparePeer(JavaSparkContext jsc, SourceCheckpoint source, String name,
       Configuration conf) throws Exception {
     float[] values = null;
-    TensorInfo info = null;
+    SourceCheckpoint.SourceTensor info = null;
     for (SourceCheckpoint.SourceFile f : source.files()) {
-      TensorInfo t = f.header().tensor(name);
+      SourceCheckpoint.SourceTensor t = f.tensor(name);
       if (t != null) {
         info = t;
-        values = readBf16(new Path(source.directory(), f.name()), f.header(), t, conf);
+        values = readBf16(new Path(source.directory(), f.name()), t, conf);
       }
     }
     if (info == null) {
@@ -209,11 +206,11 @@ public final class Benchmark {
         String.format(Locale.ROOT, "%.0fx", peer / ours)};
   }
 
-  private static float[] readBf16(Path file, SafetensorsHeader h, TensorInfo t, Configuration conf)
+  private static float[] readBf16(Path file, SourceCheckpoint.SourceTensor t, Configuration conf)
       throws IOException {
     byte[] raw = new byte[(int) t.byteLength()];
     try (RangeReader in = HadoopInputFile.of(file, conf).open()) {
-      in.readFully(h.absoluteOffset(t), raw, 0, raw.length);
+      in.readFully(t.offset(), raw, 0, raw.length);
     }
     float[] v = new float[(int) t.numel()];
     for (int i = 0; i < v.length; i++) {
@@ -222,7 +219,8 @@ public final class Benchmark {
     return v;
   }
 
-  private static void writeSingle(String dir, TensorInfo t, float[] values, Configuration conf)
+  private static void writeSingle(String dir, SourceCheckpoint.SourceTensor t, float[] values,
+      Configuration conf)
       throws IOException {
     SafetensorsLayout layout = SafetensorsLayout.builder().add(t.name(), DType.BF16, t.shape()).build();
     Path p = new Path(dir, "model.safetensors");

@@ -1,6 +1,5 @@
 package io.sparticle.plan;
 
-import io.sparticle.format.TensorInfo;
 import io.sparticle.plan.CompressionPlan.Group;
 import io.sparticle.plan.CompressionPlan.OutputPart;
 import io.sparticle.plan.CompressionPlan.ReadSplit;
@@ -33,9 +32,8 @@ public final class CompressionPlanner {
     for (int f = 0; f < source.files().size(); f++) {
       SourceCheckpoint.SourceFile file = source.files().get(f);
       fileNames.add(file.name());
-      fileLengths.add(file.header().fileLength());
-      long dataStart = file.header().dataStart();
-      for (TensorInfo info : file.header().tensors()) {
+      fileLengths.add(file.length());
+      for (SourceCheckpoint.SourceTensor info : file.tensors()) {
         int index = tensors.size();
         Decision d = decide(info, config, warnings);
         int group = -1;
@@ -57,7 +55,7 @@ public final class CompressionPlanner {
           bits = d.bits;
         }
         tensors.add(new Tensor(index, info.name(), f, info.dtype(), info.shape(), info.numel(),
-            Math.addExact(dataStart, info.begin()), info.byteLength(), group, bits));
+            info.offset(), info.byteLength(), group, bits));
       }
     }
 
@@ -74,7 +72,8 @@ public final class CompressionPlanner {
   private record Decision(String group, int bits, boolean scaled) {}
 
   /** Null means dense. */
-  private static Decision decide(TensorInfo info, JobConfig config, List<String> warnings) {
+  private static Decision decide(SourceCheckpoint.SourceTensor info, JobConfig config,
+      List<String> warnings) {
     for (GroupRule rule : config.rules()) {
       Matcher m = rule.match().matcher(info.name());
       if (!m.matches()) {

@@ -1,28 +1,106 @@
 package io.sparticle.plan;
 
+import io.sparticle.format.DType;
 import io.sparticle.format.SafetensorsHeader;
 import io.sparticle.format.ShardIndex;
+import io.sparticle.format.TensorInfo;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The headers of an input checkpoint: what planning needs, read without touching tensor data.
+ * The tensors of an input checkpoint as byte ranges of its files: what planning needs, read
+ * without touching tensor data. Safetensors files and ONNX models both come down to this.
  *
  * @param directory the directory holding the files (a Hadoop path string)
- * @param files the safetensors files in shard order, with their validated headers
- * @param index the HF shard index, or null for a single-file checkpoint
+ * @param files the files in order
+ * @param index the HF shard index, or null when the checkpoint has none
  */
 public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIndex index) {
   public SourceCheckpoint {
     files = List.copyOf(files);
   }
 
-  /** One safetensors file of the checkpoint. */
-  public record SourceFile(String name, SafetensorsHeader header) {}
+  /**
+   * One file of the checkpoint.
+   *
+   * @param metadata the safetensors {@code __metadata__} (empty for other formats)
+   * @param tensors its tensors in file order
+   */
+  public record SourceFile(String name, long length, Map<String, String> metadata,
+      List<SourceTensor> tensors) {
+    public SourceFile {
+      metadata = Collections.unmodifiableMap(new LinkedHashMap<>(metadata));
+      tensors = List.copyOf(tensors);
+    }
+
+    /** A validated safetensors file. */
+    public SourceFile(String name, SafetensorsHeader header) {
+      this(name, header.fileLength(), header.metadata(), tensorsOf(header));
+    }
+
+    private static List<SourceTensor> tensorsOf(SafetensorsHeader header) {
+      List<SourceTensor> out = new ArrayList<>();
+      for (TensorInfo t : header.tensors()) {
+        out.add(new SourceTensor(t.name(), t.dtype(), t.shape(), header.absoluteOffset(t),
+            t.byteLength()));
+      }
+      return out;
+    }
+
+    /** The tensor named {@code name}, or null. */
+    public SourceTensor tensor(String name) {
+      for (SourceTensor t : tensors) {
+        if (t.name().equals(name)) {
+          return t;
+        }
+      }
+      return null;
+    }
+  }
+
+  /** A tensor's dtype, shape and bytes: {@code byteLength} bytes at absolute {@code offset}. */
+  public record SourceTensor(String name, DType dtype, long[] shape, long offset, long byteLength) {
+    public SourceTensor {
+      shape = shape.clone();
+    }
+
+    @Override
+    public long[] shape() {
+      return shape.clone();
+    }
+
+    public int rank() {
+      return shape.length;
+    }
+
+    public long numel() {
+      long n = 1;
+      for (long d : shape) {
+        n = Math.multiplyExact(n, d);
+      }
+      return n;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof SourceTensor t && name.equals(t.name) && dtype == t.dtype
+          && Arrays.equals(shape, t.shape) && offset == t.offset && byteLength == t.byteLength;
+    }
+
+    @Override
+    public int hashCode() {
+      return name.hashCode();
+    }
+  }
 
   public long totalBytes() {
     long total = 0;
     for (SourceFile f : files) {
-      total = Math.addExact(total, f.header().fileLength());
+      total = Math.addExact(total, f.length());
     }
     return total;
   }

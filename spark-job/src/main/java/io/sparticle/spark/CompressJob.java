@@ -195,7 +195,7 @@ public final class CompressJob {
       List<Manifest.FileEntry> files, float[] scales) {
     List<Manifest.SourceFileEntry> srcFiles = new ArrayList<>();
     for (SourceCheckpoint.SourceFile f : source.files()) {
-      srcFiles.add(new Manifest.SourceFileEntry(f.name(), f.header().fileLength(), f.header().metadata()));
+      srcFiles.add(new Manifest.SourceFileEntry(f.name(), f.length(), f.metadata()));
     }
     Manifest.Source src = new Manifest.Source("safetensors", srcFiles, source.index() != null,
         source.index() == null ? null : source.index().metadataJson());

@@ -190,6 +190,9 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace a non-empty output directory")
     boolean overwrite;
 
+    @Option(names = "--format", description = "onnx or safetensors; default: the source's format")
+    String format;
+
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
@@ -197,7 +200,7 @@ public final class SparticleCli implements Callable<Integer> {
     public Integer call() throws Exception {
       SparkSession session = runtime.session("sparticle decompress");
       DecompressJob.Result r = Sparticle.decompress(session).input(input).output(output)
-          .overwrite(overwrite).execute();
+          .format(format).overwrite(overwrite).execute();
       System.out.printf(Locale.ROOT, "Decompressed %,d params into %d file(s), %,d bytes in %.1f s (%.1fM params/s)%n  output  %s%n",
           r.params(), r.files(), r.bytes(), r.seconds(), r.params() / r.seconds() / 1e6, r.output());
       return 0;

@@ -67,11 +67,31 @@ public record Manifest(
    *     or null; {@code sharded} tells whether the source had an index at all
    */
   public record Source(
-      String format, List<SourceFileEntry> files, boolean sharded, String indexMetadataJson) {
+      String format, List<SourceFileEntry> files, boolean sharded, String indexMetadataJson,
+      OnnxSource onnx) {
     public Source {
       files = List.copyOf(files);
     }
+
+    public Source(String format, List<SourceFileEntry> files, boolean sharded, String indexMetadataJson) {
+      this(format, files, sharded, indexMetadataJson, null);
+    }
   }
+
+  /**
+   * How to rebuild an ONNX source model: {@code skeletonFile} (one of the manifest's files) holds
+   * the model file's bytes with every hole cut out; hole i takes back {@code length} bytes at
+   * {@code offset} of the original, the payload of initializer {@code name} (a tensor of the
+   * manifest), little-endian in its dtype.
+   */
+  public record OnnxSource(String modelFile, String skeletonFile, List<Hole> holes) {
+    public OnnxSource {
+      holes = List.copyOf(holes);
+    }
+  }
+
+  /** A payload range of the original ONNX model file. */
+  public record Hole(String name, long offset, long length) implements java.io.Serializable {}
 
   /** A source file: its name, size and safetensors {@code __metadata__}, kept for decompress. */
   public record SourceFileEntry(String name, long size, Map<String, String> metadata) {
@@ -161,6 +181,18 @@ public record Manifest(
         src.set("index_metadata", MAPPER.readTree(source.indexMetadataJson()));
       } catch (JsonProcessingException e) {
         throw new IllegalStateException("index metadata is not JSON", e);
+      }
+    }
+    if (source.onnx() != null) {
+      ObjectNode onnx = src.putObject("onnx");
+      onnx.put("model_file", source.onnx().modelFile());
+      onnx.put("skeleton_file", source.onnx().skeletonFile());
+      ArrayNode holes = onnx.putArray("holes");
+      for (Hole h : source.onnx().holes()) {
+        ObjectNode o = holes.addObject();
+        o.put("name", h.name());
+        o.put("offset", h.offset());
+        o.put("length", h.length());
       }
     }
     root.put("codebooks_file", codebooksFile);
@@ -269,8 +301,28 @@ public record Manifest(
       }
       srcFiles.add(new SourceFileEntry(name, size.longValue(), meta));
     }
+    OnnxSource onnx = null;
+    JsonNode on = src.get("onnx");
+    if (on != null) {
+      List<Hole> holes = new ArrayList<>();
+      long end = 0;
+      for (JsonNode h : array(file, on, "holes")) {
+        String name = textField(file, null, h, "name");
+        JsonNode off = h.path("offset");
+        JsonNode len = h.path("length");
+        if (!off.canConvertToLong() || !len.canConvertToLong() || off.longValue() < end
+            || len.longValue() < 0) {
+          throw bad(file, name, "ONNX hole has an invalid or overlapping range");
+        }
+        end = off.longValue() + len.longValue();
+        holes.add(new Hole(name, off.longValue(), len.longValue()));
+      }
+      onnx = new OnnxSource(textField(file, null, on, "model_file"),
+          textField(file, null, on, "skeleton_file"), holes);
+      checkPlainName(file, onnx.modelFile());
+    }
     Source source = new Source(textField(file, null, src, "format"), srcFiles,
-        src.path("sharded").asBoolean(false), indexMeta == null ? null : indexMeta.toString());
+        src.path("sharded").asBoolean(false), indexMeta == null ? null : indexMeta.toString(), onnx);
 
     List<FileEntry> files = readFiles(file, root);
     Set<String> fileNames = new HashSet<>();
@@ -372,6 +424,16 @@ public record Manifest(
       }
       tensors.add(new TensorEntry(name, dtype, shape, sourceFile,
           encoding, group, bits, scale, packing, dataFile, textField(file, name, t, "key")));
+    }
+    if (onnx != null) {
+      if (!fileNames.contains(onnx.skeletonFile())) {
+        throw bad(file, null, "ONNX skeleton_file '" + onnx.skeletonFile() + "' is not among the files");
+      }
+      for (Hole h : onnx.holes()) {
+        if (!names.contains(h.name())) {
+          throw bad(file, h.name(), "ONNX hole names no tensor of the manifest");
+        }
+      }
     }
     return new Manifest(version, features, root.path("created_by").asText(""), source, codebooks,
         files, groups, tensors);

@@ -4,6 +4,9 @@ import io.sparticle.format.DType;
 import io.sparticle.format.SafetensorsHeader;
 import io.sparticle.format.ShardIndex;
 import io.sparticle.format.TensorInfo;
+import io.sparticle.format.onnx.OnnxInitializer;
+import io.sparticle.format.onnx.OnnxModel;
+import io.sparticle.format.onnx.Payload;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -18,10 +21,40 @@ import java.util.Map;
  * @param directory the directory holding the files (a Hadoop path string)
  * @param files the files in order
  * @param index the HF shard index, or null when the checkpoint has none
+ * @param onnx the ONNX model when the checkpoint is one, else null; its float initializers are
+ *     the tensors of {@code files}
  */
-public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIndex index) {
+public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIndex index,
+    OnnxModel onnx) {
   public SourceCheckpoint {
     files = List.copyOf(files);
+  }
+
+  /** A safetensors checkpoint. */
+  public SourceCheckpoint(String directory, List<SourceFile> files, ShardIndex index) {
+    this(directory, files, index, null);
+  }
+
+  /**
+   * An ONNX model as byte ranges: one file per file holding compressible initializers (the
+   * model, and external data files), each listing those initializers in offset order. All other
+   * bytes (graph, other initializers) are left to the model's skeleton.
+   */
+  public static SourceCheckpoint ofOnnx(String directory, OnnxModel model) {
+    Map<String, List<SourceTensor>> byFile = new LinkedHashMap<>();
+    byFile.put(model.fileName(), new ArrayList<>());
+    for (OnnxInitializer init : model.compressible()) {
+      Payload p = init.payload();
+      byFile.computeIfAbsent(p.file(), f -> new ArrayList<>()).add(new SourceTensor(init.name(),
+          init.dtype().orElseThrow(), init.dims(), p.offset(), p.length()));
+    }
+    List<SourceFile> files = new ArrayList<>();
+    for (Map.Entry<String, List<SourceTensor>> e : byFile.entrySet()) {
+      List<SourceTensor> ts = e.getValue();
+      ts.sort(java.util.Comparator.comparingLong(SourceTensor::offset));
+      files.add(new SourceFile(e.getKey(), model.fileLengths().get(e.getKey()), Map.of(), ts));
+    }
+    return new SourceCheckpoint(directory, files, null, model);
   }
 
   /**

@@ -5,6 +5,8 @@ import io.sparticle.format.CheckpointFormatException.Reason;
 import io.sparticle.format.SafetensorsHeader;
 import io.sparticle.format.SafetensorsReader;
 import io.sparticle.format.ShardIndex;
+import io.sparticle.format.onnx.OnnxModel;
+import io.sparticle.format.onnx.OnnxModelReader;
 import io.sparticle.io.HadoopInputFile;
 import io.sparticle.plan.SourceCheckpoint;
 import java.io.FileNotFoundException;
@@ -22,7 +24,9 @@ import org.apache.hadoop.fs.Path;
 /**
  * Finds the files of an input checkpoint and reads and validates their headers (never tensor
  * data). Accepts a directory with {@code model.safetensors.index.json}, a directory with exactly
- * one {@code .safetensors} file, a {@code .safetensors} file, or an index file.
+ * one {@code .safetensors} file, a {@code .safetensors} file, or an index file; and ONNX: a
+ * {@code .onnx} file, or a directory with exactly one {@code .onnx} file and no safetensors
+ * (external data files next to it).
  */
 public final class CheckpointLocator {
   private CheckpointLocator() {}
@@ -46,10 +50,16 @@ public final class CheckpointLocator {
         indexPath = idx;
       } else {
         List<Path> found = new ArrayList<>();
+        List<Path> onnx = new ArrayList<>();
         for (FileStatus s : fs.listStatus(dir)) {
           if (s.isFile() && s.getPath().getName().endsWith(".safetensors")) {
             found.add(s.getPath());
+          } else if (s.isFile() && s.getPath().getName().endsWith(".onnx")) {
+            onnx.add(s.getPath());
           }
+        }
+        if (found.isEmpty() && onnx.size() == 1) {
+          return readOnnx(onnx.get(0), conf);
         }
         if (found.size() != 1) {
           throw new CheckpointFormatException(Reason.INVALID_INDEX, input, null,
@@ -62,6 +72,8 @@ public final class CheckpointLocator {
       dir = status.getPath().getParent();
       if (status.getPath().getName().endsWith(".json")) {
         indexPath = status.getPath();
+      } else if (status.getPath().getName().endsWith(".onnx")) {
+        return readOnnx(status.getPath(), conf);
       } else {
         single = status.getPath();
       }
@@ -95,6 +107,13 @@ public final class CheckpointLocator {
       files.add(new SourceCheckpoint.SourceFile(e.getKey(), e.getValue()));
     }
     return new SourceCheckpoint(dir.toString(), files, index);
+  }
+
+  private static SourceCheckpoint readOnnx(Path model, Configuration conf) throws IOException {
+    Path dir = model.getParent();
+    OnnxModel m = OnnxModelReader.read(HadoopInputFile.of(model, conf),
+        name -> HadoopInputFile.of(new Path(dir, name), conf));
+    return SourceCheckpoint.ofOnnx(dir.toString(), m);
   }
 
   private static SafetensorsHeader readHeader(Path p, Configuration conf) throws IOException {

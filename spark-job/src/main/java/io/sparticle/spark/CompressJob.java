@@ -3,6 +3,8 @@ package io.sparticle.spark;
 import io.sparticle.format.DType;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsLayout;
+import io.sparticle.format.onnx.OnnxSkeleton;
+import io.sparticle.io.HadoopInputFile;
 import io.sparticle.plan.CompressionPlan;
 import io.sparticle.plan.CompressionPlan.Group;
 import io.sparticle.plan.CompressionPlan.OutputPart;
@@ -110,7 +112,13 @@ public final class CompressJob {
     PartWriter.Committed cb = OutputDirectory.writeSmall(out, CODEBOOKS_FILE,
         codebookBytes(plan, codebooks), hadoop);
     files.add(new Manifest.FileEntry(CODEBOOKS_FILE, cb.size(), cb.crc32c()));
-    Manifest manifest = manifest(plan, source, files, scales);
+    Manifest.OnnxSource onnx = null;
+    if (source.onnx() != null) {
+      Skeleton skeleton = writeSkeleton(source, out, hadoop);
+      onnx = skeleton.onnx();
+      files.add(skeleton.file());
+    }
+    Manifest manifest = manifest(plan, source, files, scales, onnx);
     byte[] manifestJson = manifest.toJson();
     OutputDirectory.writeSmall(out, Manifest.FILE_NAME, manifestJson, hadoop);
 
@@ -130,6 +138,28 @@ public final class CompressJob {
     OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;
+  }
+
+  private record Skeleton(Manifest.OnnxSource onnx, Manifest.FileEntry file) {}
+
+  /**
+   * The ONNX model minus its compressible payloads, from which decompress rebuilds the .onnx.
+   * It holds the graph and the small initializers, so it is written by the driver.
+   */
+  private static Skeleton writeSkeleton(SourceCheckpoint source, Path out, Configuration conf)
+      throws IOException {
+    OnnxSkeleton skeleton = OnnxSkeleton.of(source.onnx());
+    String name = source.onnx().fileName() + ".skeleton";
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    skeleton.extract(HadoopInputFile.of(new Path(source.directory(), source.onnx().fileName()), conf),
+        bytes);
+    PartWriter.Committed c = OutputDirectory.writeSmall(out, name, bytes.toByteArray(), conf);
+    List<Manifest.Hole> holes = new ArrayList<>();
+    for (OnnxSkeleton.Hole h : skeleton.holes()) {
+      holes.add(new Manifest.Hole(h.name(), h.offset(), h.length()));
+    }
+    return new Skeleton(new Manifest.OnnxSource(source.onnx().fileName(), name, holes),
+        new Manifest.FileEntry(name, c.size(), c.crc32c()));
   }
 
   /** Every part must exist at its final name with exactly the size its layout says. */
@@ -192,13 +222,13 @@ public final class CompressJob {
   }
 
   private static Manifest manifest(CompressionPlan plan, SourceCheckpoint source,
-      List<Manifest.FileEntry> files, float[] scales) {
+      List<Manifest.FileEntry> files, float[] scales, Manifest.OnnxSource onnx) {
     List<Manifest.SourceFileEntry> srcFiles = new ArrayList<>();
     for (SourceCheckpoint.SourceFile f : source.files()) {
       srcFiles.add(new Manifest.SourceFileEntry(f.name(), f.length(), f.metadata()));
     }
-    Manifest.Source src = new Manifest.Source("safetensors", srcFiles, source.index() != null,
-        source.index() == null ? null : source.index().metadataJson());
+    Manifest.Source src = new Manifest.Source(onnx != null ? "onnx" : "safetensors", srcFiles,
+        source.index() != null, source.index() == null ? null : source.index().metadataJson(), onnx);
     List<Manifest.GroupEntry> groups = new ArrayList<>();
     for (Group g : plan.groups()) {
       groups.add(new Manifest.GroupEntry(g.name(), Manifest.METHOD_KMEANS, g.bits(), g.k(), 1,

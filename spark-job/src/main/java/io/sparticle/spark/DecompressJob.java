@@ -45,6 +45,7 @@ public final class DecompressJob {
   private String output;
   private boolean overwrite;
   private long chunkBytes = JobConfig.DEFAULT_CHUNK_BYTES;
+  private String format;
 
   DecompressJob(SparkSession spark) {
     this.spark = Objects.requireNonNull(spark, "spark");
@@ -65,6 +66,18 @@ public final class DecompressJob {
     return this;
   }
 
+  /**
+   * {@code onnx} or {@code safetensors}; by default what the source was. An ONNX source can be
+   * rebuilt as a working .onnx (from its skeleton) or as one {@code model.safetensors}.
+   */
+  public DecompressJob format(String format) {
+    if (format != null && !format.equals("onnx") && !format.equals("safetensors")) {
+      throw new IllegalArgumentException("Cannot set format to " + format + ": must be onnx or safetensors");
+    }
+    this.format = format;
+    return this;
+  }
+
   public DecompressJob chunkBytes(long bytes) {
     this.chunkBytes = bytes;
     return this;
@@ -81,8 +94,17 @@ public final class DecompressJob {
       long numel, long byteLength,
       int bits, float[] centroids, float scale) implements Serializable {}
 
-  record Task(String fileName, byte[] header, long expectedLength, List<Item> items)
-      implements Serializable {}
+  /**
+   * One output file. For safetensors, {@code header} then the items' bytes. For ONNX, the
+   * skeleton's bytes with each hole filled by its item's bytes, in order.
+   */
+  record Task(String fileName, byte[] header, long expectedLength, List<Item> items,
+      String skeleton, long skeletonLength, List<Manifest.Hole> holes)
+      implements Serializable {
+    Task(String fileName, byte[] header, long expectedLength, List<Item> items) {
+      this(fileName, header, expectedLength, items, null, 0, List.of());
+    }
+  }
 
   /** Reads and checks a committed compressed checkpoint's manifest. */
   public static Manifest readManifest(String dir, Configuration conf) throws IOException {
@@ -134,10 +156,13 @@ public final class DecompressJob {
     Manifest manifest = readManifest(in.toString(), hadoop);
     float[][] codebooks = readCodebooks(in, manifest, hadoop);
 
+    // Headers of the data files that hold tensors (not the skeleton of an ONNX source).
     Map<String, SafetensorsHeader> headers = new HashMap<>();
-    for (Manifest.FileEntry f : manifest.files()) {
-      headers.put(f.name(), SafetensorsReader.readHeader(
-          HadoopInputFile.of(new Path(in, f.name()), hadoop, f.size())));
+    for (Manifest.TensorEntry t : manifest.tensors()) {
+      if (!headers.containsKey(t.file())) {
+        headers.put(t.file(), SafetensorsReader.readHeader(
+            HadoopInputFile.of(new Path(in, t.file()), hadoop, sizeOf(manifest, t.file()))));
+      }
     }
     Map<String, List<Item>> bySource = new LinkedHashMap<>();
     for (Manifest.SourceFileEntry f : manifest.source().files()) {
@@ -154,15 +179,36 @@ public final class DecompressJob {
     for (Manifest.TensorEntry t : manifest.tensors()) {
       shapes.put(t.name(), t.shape());
     }
+    Manifest.OnnxSource onnx = manifest.source().onnx();
+    if ("onnx".equals(format) && onnx == null) {
+      throw new IllegalArgumentException("Cannot decompress " + input + " to ONNX: its source was "
+          + manifest.source().format());
+    }
     List<Task> tasks = new ArrayList<>();
-    for (Manifest.SourceFileEntry f : manifest.source().files()) {
+    if (onnx != null && !"safetensors".equals(format)) {
+      tasks.add(onnxTask(in, manifest, onnx, bySource));
+    } else if (onnx != null) {
+      // An ONNX source as safetensors: every tensor in one model.safetensors.
       SafetensorsLayout.Builder b = SafetensorsLayout.builder();
-      f.metadata().forEach(b::metadata);
-      for (Item item : bySource.get(f.name())) {
-        b.add(item.name(), item.dtype(), shapes.get(item.name()));
+      List<Item> all = new ArrayList<>();
+      for (List<Item> items : bySource.values()) {
+        for (Item item : items) {
+          b.add(item.name(), item.dtype(), shapes.get(item.name()));
+          all.add(item);
+        }
       }
       SafetensorsLayout layout = b.build();
-      tasks.add(new Task(f.name(), layout.headerBytes(), layout.fileLength(), bySource.get(f.name())));
+      tasks.add(new Task("model.safetensors", layout.headerBytes(), layout.fileLength(), all));
+    } else {
+      for (Manifest.SourceFileEntry f : manifest.source().files()) {
+        SafetensorsLayout.Builder b = SafetensorsLayout.builder();
+        f.metadata().forEach(b::metadata);
+        for (Item item : bySource.get(f.name())) {
+          b.add(item.name(), item.dtype(), shapes.get(item.name()));
+        }
+        SafetensorsLayout layout = b.build();
+        tasks.add(new Task(f.name(), layout.headerBytes(), layout.fileLength(), bySource.get(f.name())));
+      }
     }
     SerializableConfiguration conf = new SerializableConfiguration(hadoop);
     String outDir = out.toString();
@@ -176,7 +222,7 @@ public final class DecompressJob {
     for (long s : sizes) {
       bytes += s;
     }
-    if (manifest.source().sharded()) {
+    if (manifest.source().sharded() && onnx == null) {
       Map<String, String> weightMap = new LinkedHashMap<>();
       for (Manifest.TensorEntry t : manifest.tensors()) {
         weightMap.put(t.name(), t.sourceFile());
@@ -196,6 +242,41 @@ public final class DecompressJob {
       }
     }
     throw new IllegalStateException(file);
+  }
+
+  /** The rebuilt .onnx: the skeleton with every hole filled by its tensor's bytes. */
+  private static Task onnxTask(Path in, Manifest manifest, Manifest.OnnxSource onnx,
+      Map<String, List<Item>> bySource) throws CheckpointFormatException {
+    Map<String, Item> byName = new HashMap<>();
+    for (Map.Entry<String, List<Item>> e : bySource.entrySet()) {
+      for (Item item : e.getValue()) {
+        if (!e.getKey().equals(onnx.modelFile())) {
+          throw new IllegalArgumentException("Tensor '" + item.name() + "' lives in the external "
+              + "data file " + e.getKey() + ": rebuilding ONNX external data is not supported yet; "
+              + "decompress with --format safetensors");
+        }
+        byName.put(item.name(), item);
+      }
+    }
+    List<Item> items = new ArrayList<>();
+    for (Manifest.Hole h : onnx.holes()) {
+      Item item = byName.get(h.name());
+      long bytes = item == null ? -1 : item.numel() * item.dtype().byteSize();
+      if (bytes != h.length()) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, in.toString(), h.name(),
+            "ONNX hole of " + h.length() + " bytes, but the tensor decodes to " + bytes);
+      }
+      items.add(item);
+    }
+    long original = -1;
+    for (Manifest.SourceFileEntry f : manifest.source().files()) {
+      if (f.name().equals(onnx.modelFile())) {
+        original = f.size();
+      }
+    }
+    return new Task(onnx.modelFile(), new byte[0], original, items,
+        new Path(in, onnx.skeletonFile()).toString(), sizeOf(manifest, onnx.skeletonFile()),
+        onnx.holes());
   }
 
   private static float[][] readCodebooks(Path in, Manifest manifest, Configuration conf)
@@ -267,19 +348,48 @@ public final class DecompressJob {
     SequentialReaders readers = new SequentialReaders(conf.get());
     long size;
     try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get()); readers) {
-      out.write(task.header(), 0, task.header().length);
-      for (Item item : task.items()) {
-        RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
-        if (item.centroids() == null) {
-          out.copy(in, item.offset(), item.byteLength(), chunkBytes);
-        } else {
-          decodeTensor(in, item, out, chunkBytes);
+      if (task.skeleton() != null) {
+        decodeOnnx(task, out, readers, chunkBytes, conf);
+      } else {
+        out.write(task.header(), 0, task.header().length);
+        for (Item item : task.items()) {
+          writeItem(readers.get(item.dataFile(), item.dataFileLength()), item, out, chunkBytes);
         }
       }
       size = out.commit(task.expectedLength()).size();
     }
     meter.add(readers.stats());
     return size;
+  }
+
+  /** An item's bytes in its dtype: dense bytes copied, codes decoded. */
+  private static void writeItem(RangeReader in, Item item, PartWriter out, long chunkBytes)
+      throws IOException {
+    if (item.centroids() == null) {
+      out.copy(in, item.offset(), item.byteLength(), chunkBytes);
+    } else {
+      decodeTensor(in, item, out, chunkBytes);
+    }
+  }
+
+  /** The skeleton's bytes with each hole filled by its item. */
+  private static void decodeOnnx(Task task, PartWriter out, SequentialReaders readers,
+      long chunkBytes, SerializableConfiguration conf) throws IOException {
+    try (RangeReader skeleton =
+        HadoopInputFile.of(new Path(task.skeleton()), conf.get(), task.skeletonLength()).open()) {
+      long skeletonPos = 0;
+      long originalPos = 0;
+      for (int i = 0; i < task.holes().size(); i++) {
+        Manifest.Hole hole = task.holes().get(i);
+        Item item = task.items().get(i);
+        long gap = hole.offset() - originalPos;
+        out.copy(skeleton, skeletonPos, gap, chunkBytes);
+        skeletonPos += gap;
+        writeItem(readers.get(item.dataFile(), item.dataFileLength()), item, out, chunkBytes);
+        originalPos = hole.offset() + hole.length();
+      }
+      out.copy(skeleton, skeletonPos, task.skeletonLength() - skeletonPos, chunkBytes);
+    }
   }
 
   private static void decodeTensor(RangeReader in, Item item, PartWriter out, long chunkBytes)

@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
     description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
     subcommands = {SparticleCli.Compress.class, SparticleCli.Decompress.class,
         InspectCommand.class, SparticleCli.Generate.class, SparticleCli.Demo.class,
-        SparticleCli.Bench.class})
+        SparticleCli.Bench.class, SparticleCli.Evaluate.class})
 public final class SparticleCli implements Callable<Integer> {
 
   @Override
@@ -252,23 +252,57 @@ public final class SparticleCli implements Callable<Integer> {
   }
 
   @Command(name = "demo", mixinStandardHelpOptions = true,
-      description = "Generate a Llama-shaped BF16 model (if not there yet), compress it, decompress it, print the report.")
+      description = "Compress a real model (all-MiniLM-L6-v2, from Maven Central) and measure its fidelity "
+          + "in ONNX Runtime; or, with --model llama-*, a generated Llama-shaped checkpoint.")
   static final class Demo implements Callable<Integer> {
     @Option(names = "--dir", defaultValue = "${sys:java.io.tmpdir}/sparticle-demo",
-        description = "Working directory (default ${DEFAULT-VALUE})")
+        description = "Local working directory (default ${DEFAULT-VALUE})")
     String dir;
 
-    @Option(names = "--preset", defaultValue = "small", description = "tiny, small or llama-1b (default ${DEFAULT-VALUE})")
-    String preset;
+    @Option(names = "--model", defaultValue = "minilm",
+        description = "minilm (default), or llama-tiny, llama-small, llama-1b (generated BF16)")
+    String model;
 
     @Option(names = "--bits", defaultValue = "4", description = "Code width 1..8 (default ${DEFAULT-VALUE})")
     int bits;
+
+    @Option(names = "--fidelity-table",
+        description = "minilm: run 2, 3, 4, 5, 6 and 8 bits and the 4-bit uniform RTN baseline")
+    boolean table;
 
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
     @Override
     public Integer call() throws Exception {
+      if (model.startsWith("llama-")) {
+        return llama(model.substring("llama-".length()));
+      }
+      if (!model.equals("minilm")) {
+        throw new IllegalArgumentException("Unknown model '" + model + "': use minilm, llama-tiny, llama-small or llama-1b");
+      }
+      java.nio.file.Path work = java.nio.file.Path.of(dir, "minilm");
+      io.sparticle.eval.Fidelity.RealModel m = io.sparticle.eval.Fidelity.RealModel.extract(work.resolve("model"));
+      SparkSession session = runtime.session("sparticle demo");
+      java.util.List<String> sentences = io.sparticle.eval.Sentences.load(null);
+      try (io.sparticle.eval.EmbeddingEvaluator eval =
+          io.sparticle.eval.EmbeddingEvaluator.builder().tokenizer(m.tokenizer()).build()) {
+        System.out.printf(Locale.ROOT, "all-MiniLM-L6-v2 (%s), %d sentences, mean pooling%n", m.model(), sentences.size());
+        System.out.println(io.sparticle.eval.Fidelity.Row.header());
+        int[] widths = table ? new int[] {2, 3, 4, 5, 6, 8} : new int[] {bits};
+        for (int b : widths) {
+          System.out.println(io.sparticle.eval.Fidelity.sparticle(session, m.model(), b,
+              JobConfig.defaults(), work, eval, sentences).format());
+        }
+        if (table) {
+          System.out.println(io.sparticle.eval.Fidelity.uniformRtn(m.model(), 4, work, eval, sentences).format());
+        }
+      }
+      System.out.println("Compressed checkpoints, reports and evaluation.json: " + work);
+      return 0;
+    }
+
+    private int llama(String preset) throws Exception {
       Configuration conf = runtime.hadoopConf();
       String model = dir + "/model-" + preset + "-bf16";
       Path index = new Path(model, ShardIndex.FILE_NAME);
@@ -285,6 +319,70 @@ public final class SparticleCli implements Callable<Integer> {
           .output(dir + "/restored").overwrite(true).execute();
       System.out.printf(Locale.ROOT, "Decompressed %,d params in %.1f s into %s%n", r.params(), r.seconds(), r.output());
       System.out.println("Report: " + dir + "/compressed/report.json");
+      return 0;
+    }
+  }
+
+  @Command(name = "evaluate", mixinStandardHelpOptions = true,
+      description = "Compare a compressed sentence-embedding model with its original in ONNX Runtime.")
+  static final class Evaluate implements Callable<Integer> {
+    @Option(names = "--original", required = true, description = "The original .onnx (local)")
+    String original;
+
+    @Option(names = "--compressed", required = true,
+        description = "A compressed checkpoint directory (of an ONNX model), or a rebuilt .onnx (local)")
+    String compressed;
+
+    @Option(names = "--tokenizer", description = "tokenizer.json; default: tokenizer.json next to the original")
+    String tokenizer;
+
+    @Option(names = "--sentences", description = "UTF-8 file, one sentence per line; default: 120 built-in sentences")
+    String sentences;
+
+    @Option(names = "--pooling", defaultValue = "mean", description = "mean or cls (default ${DEFAULT-VALUE})")
+    String pooling;
+
+    @CommandLine.Mixin
+    RuntimeOptions runtime = new RuntimeOptions();
+
+    @Override
+    public Integer call() throws Exception {
+      java.nio.file.Path orig = java.nio.file.Path.of(original);
+      java.nio.file.Path tok = tokenizer != null ? java.nio.file.Path.of(tokenizer)
+          : orig.toAbsolutePath().getParent().resolve("tokenizer.json");
+      Configuration conf = runtime.hadoopConf();
+      Path dir = new Path(compressed);
+      boolean checkpoint = dir.getFileSystem(conf).exists(new Path(dir, io.sparticle.format.Manifest.FILE_NAME));
+      java.nio.file.Path model = java.nio.file.Path.of(compressed);
+      Integer bits = null;
+      java.nio.file.Path scratch = null;
+      if (checkpoint) {
+        io.sparticle.format.Manifest m = DecompressJob.readManifest(compressed, conf);
+        if (m.source().onnx() == null) {
+          throw new IllegalArgumentException(compressed + " was not compressed from an ONNX model");
+        }
+        bits = io.sparticle.eval.Fidelity.bitsOf(m);
+        scratch = java.nio.file.Files.createTempDirectory("sparticle-evaluate");
+        Sparticle.decompress(runtime.session("sparticle evaluate")).input(compressed)
+            .output(scratch.resolve("onnx").toString()).execute();
+        model = scratch.resolve("onnx").resolve(m.source().onnx().modelFile());
+      }
+      io.sparticle.eval.EvaluationResult r;
+      try (io.sparticle.eval.EmbeddingEvaluator eval = io.sparticle.eval.EmbeddingEvaluator.builder()
+          .tokenizer(tok).pooling(io.sparticle.eval.Pooling.parse(pooling)).build()) {
+        r = eval.evaluate(orig, model,
+            io.sparticle.eval.Sentences.load(sentences == null ? null : java.nio.file.Path.of(sentences)))
+            .withBits(bits);
+      }
+      String json = r.toJson();
+      if (checkpoint) {
+        Path out = new Path(dir, "evaluation.json");
+        try (var os = io.sparticle.io.Storage.forWriting(out, conf).create(out, true)) {
+          os.write((json + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+        System.out.println("Wrote " + out);
+      }
+      System.out.println(json);
       return 0;
     }
   }

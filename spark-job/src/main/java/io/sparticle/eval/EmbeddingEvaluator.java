@@ -157,15 +157,61 @@ public final class EmbeddingEvaluator implements AutoCloseable {
    */
   public EvaluationResult evaluate(Path original, Path compressed, List<String> sentences)
       throws IOException {
-    List<Batch> batches = tokenize(sentences);
-    double[][] a = embedBatches(original, batches);
-    double[][] b = embedBatches(compressed, batches);
-    return compare(a, b, pooling);
+    return onNativeStack(() -> {
+      List<Batch> batches = tokenize(sentences);
+      double[][] a = embedBatches(original, batches);
+      double[][] b = embedBatches(compressed, batches);
+      return compare(a, b, pooling);
+    });
   }
 
   /** L2-normalized embeddings of {@code sentences} under {@code model}, one row a sentence. */
   public double[][] embed(Path model, List<String> sentences) throws IOException {
-    return embedBatches(model, tokenize(sentences));
+    return onNativeStack(() -> embedBatches(model, tokenize(sentences)));
+  }
+
+  /** Stack for the native tokenizer and ONNX Runtime calls. */
+  static final long NATIVE_STACK_BYTES = 64L << 20;
+
+  private interface NativeWork<T> {
+    T run() throws IOException;
+  }
+
+  /**
+   * Runs native work on a thread with a large stack. ONNX Runtime and the tokenizer run on the
+   * calling thread's stack, and a JVM's default thread stack (1 MiB, and the main thread of a
+   * plain {@code java} launch) is too small for them: they overflow it, with a native segfault
+   * and no JVM error report.
+   */
+  private static <T> T onNativeStack(NativeWork<T> work) throws IOException {
+    Object[] result = new Object[1];
+    Throwable[] failure = new Throwable[1];
+    Thread t = new Thread(null, () -> {
+      try {
+        result[0] = work.run();
+      } catch (Throwable e) {
+        failure[0] = e;
+      }
+    }, "sparticle-eval", NATIVE_STACK_BYTES);
+    t.start();
+    try {
+      t.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("Interrupted while evaluating");
+    }
+    if (failure[0] instanceof IOException io) {
+      throw io;
+    }
+    if (failure[0] instanceof RuntimeException re) {
+      throw re;
+    }
+    if (failure[0] instanceof Error err) {
+      throw err;
+    }
+    @SuppressWarnings("unchecked")
+    T value = (T) result[0];
+    return value;
   }
 
   /**

@@ -95,5 +95,32 @@ class OnnxModelTest {
       }
     }
     System.out.print("all-MiniLM-L6-v2, " + sentences.size() + " sentences, mean pooling, default grouping\n" + table);
+
+    // The CLI's evaluate on a compressed checkpoint writes evaluation.json into it.
+    Path packed = tmp.resolve("packed-4");
+    int code = io.sparticle.cli.SparticleCli.run("evaluate", "--original", model.toString(),
+        "--compressed", packed.toString(), "--tokenizer", tokenizer.toString());
+    assertEquals(0, code);
+    com.fasterxml.jackson.databind.JsonNode ev = new com.fasterxml.jackson.databind.ObjectMapper()
+        .readTree(packed.resolve("evaluation.json").toFile());
+    assertEquals(4, ev.get("bits").asInt());
+    assertEquals(120, ev.get("sentences").asInt());
+    assertEquals("mean", ev.get("pooling").asText());
+    assertTrue(ev.get("mean_cosine").asDouble() > 0.85 && ev.get("mean_cosine").asDouble() < 0.999);
+    for (String key : new String[] {"min_cosine", "pairwise_spearman", "top1_agreement"}) {
+      assertTrue(ev.has(key), key);
+    }
+  }
+
+  @Test
+  void malformedOnnxExitsThreeAndWritesNothing() throws Exception {
+    Path bad = tmp.resolve("bad/model.onnx");
+    Files.createDirectories(bad.getParent());
+    byte[] b = Files.readAllBytes(model);
+    Files.write(bad, java.util.Arrays.copyOf(b, 200_000)); // cut inside the first large payload
+    Path out = tmp.resolve("bad-out");
+    int code = io.sparticle.cli.SparticleCli.run("compress", "--input", bad.toString(), "--output", out.toString());
+    assertEquals(3, code);
+    assertTrue(!Files.exists(out.resolve("_SUCCESS")));
   }
 }

@@ -131,11 +131,7 @@ public record Manifest(
       int bits, float scale, String packing, String file, String key) {
 
     public long numel() {
-      long n = 1;
-      for (long d : shape) {
-        n = Math.multiplyExact(n, d);
-      }
-      return n;
+      return TensorInfo.numel(shape);
     }
 
     @Override
@@ -410,11 +406,7 @@ public record Manifest(
         throw bad(file, name, "unknown encoding '" + encoding + "'");
       }
       try {
-        long n = 1;
-        for (long d : shape) {
-          n = Math.multiplyExact(n, d);
-        }
-        Math.multiplyExact(n, DType.fromName(dtype).get().byteSize());
+        Math.multiplyExact(TensorInfo.numel(shape), DType.fromName(dtype).get().byteSize());
       } catch (ArithmeticException e) {
         throw bad(file, name, "shape " + Arrays.toString(shape) + " overflows");
       }

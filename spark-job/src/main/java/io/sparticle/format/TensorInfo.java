@@ -78,7 +78,7 @@ public record TensorInfo(String name, DType dtype, long[] shape, long begin, lon
   }
 
   /** Product of {@code shape}, 1 for rank 0; throws {@link ArithmeticException} on overflow. */
-  static long numel(long[] shape) {
+  public static long numel(long[] shape) {
     long n = 1;
     for (long dim : shape) {
       n = Math.multiplyExact(n, dim);

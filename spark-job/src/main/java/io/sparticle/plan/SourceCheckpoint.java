@@ -111,11 +111,7 @@ public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIn
     }
 
     public long numel() {
-      long n = 1;
-      for (long d : shape) {
-        n = Math.multiplyExact(n, d);
-      }
-      return n;
+      return TensorInfo.numel(shape);
     }
 
     @Override

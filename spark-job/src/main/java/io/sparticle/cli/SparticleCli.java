@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
     description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
     subcommands = {SparticleCli.Compress.class, SparticleCli.Decompress.class,
         InspectCommand.class, SparticleCli.Generate.class, SparticleCli.Demo.class,
-        SparticleCli.Bench.class, SparticleCli.Evaluate.class})
+        SparticleCli.Bench.class, SparticleCli.Evaluate.class, SparticleCli.Verify.class})
 public final class SparticleCli implements Callable<Integer> {
 
   @Override
@@ -319,6 +319,25 @@ public final class SparticleCli implements Callable<Integer> {
           .output(dir + "/restored").overwrite(true).execute();
       System.out.printf(Locale.ROOT, "Decompressed %,d params in %.1f s into %s%n", r.params(), r.seconds(), r.output());
       System.out.println("Report: " + dir + "/compressed/report.json");
+      return 0;
+    }
+  }
+
+  @Command(name = "verify", mixinStandardHelpOptions = true,
+      description = "Check a compressed checkpoint: _SUCCESS, manifest, every file's size and CRC-32C, every tensor.")
+  static final class Verify implements Callable<Integer> {
+    @Option(names = "--input", required = true, description = "Compressed checkpoint directory")
+    String input;
+
+    @CommandLine.Mixin
+    RuntimeOptions runtime = new RuntimeOptions();
+
+    @Override
+    public Integer call() throws Exception {
+      io.sparticle.spark.VerifyJob.Result r =
+          io.sparticle.spark.VerifyJob.verify(runtime.session("sparticle verify"), input);
+      System.out.printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%n",
+          r.dir(), r.files(), r.bytes(), r.tensors());
       return 0;
     }
   }

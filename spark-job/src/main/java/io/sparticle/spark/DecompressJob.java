@@ -154,23 +154,9 @@ public final class DecompressJob {
     Configuration hadoop = jsc.hadoopConfiguration();
     Path in = new Path(input).getFileSystem(hadoop).makeQualified(new Path(input));
     Manifest manifest = readManifest(in.toString(), hadoop);
-    float[][] codebooks = readCodebooks(in, manifest, hadoop);
-
-    // Headers of the data files that hold tensors (not the skeleton of an ONNX source).
-    Map<String, SafetensorsHeader> headers = new HashMap<>();
-    for (Manifest.TensorEntry t : manifest.tensors()) {
-      if (!headers.containsKey(t.file())) {
-        headers.put(t.file(), SafetensorsReader.readHeader(
-            HadoopInputFile.of(new Path(in, t.file()), hadoop, sizeOf(manifest, t.file()))));
-      }
-    }
-    Map<String, List<Item>> bySource = new LinkedHashMap<>();
-    for (Manifest.SourceFileEntry f : manifest.source().files()) {
-      bySource.put(f.name(), new ArrayList<>());
-    }
+    Map<String, List<Item>> bySource = itemsBySource(in, manifest, hadoop);
     long params = 0;
     for (Manifest.TensorEntry t : manifest.tensors()) {
-      bySource.get(t.sourceFile()).add(item(in, t, headers.get(t.file()), manifest, codebooks));
       params += t.numel();
     }
     Path out = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
@@ -233,6 +219,32 @@ public final class DecompressJob {
     OutputDirectory.markSuccess(out, hadoop);
     return new Result(outDir, tasks.size(), params, bytes, (System.nanoTime() - start) / 1e9,
         meter.bytes(), meter.requests());
+  }
+
+  /**
+   * Every tensor of a compressed checkpoint, checked against its data file and codebook and
+   * ready to decode, grouped by source file: codebooks finite and of shape [k], each data file's
+   * header valid, each tensor stored under its key with the dtype and size the manifest implies.
+   */
+  static Map<String, List<Item>> itemsBySource(Path in, Manifest manifest, Configuration conf)
+      throws IOException {
+    float[][] codebooks = readCodebooks(in, manifest, conf);
+    // Headers of the data files that hold tensors (not the skeleton of an ONNX source).
+    Map<String, SafetensorsHeader> headers = new HashMap<>();
+    for (Manifest.TensorEntry t : manifest.tensors()) {
+      if (!headers.containsKey(t.file())) {
+        headers.put(t.file(), SafetensorsReader.readHeader(
+            HadoopInputFile.of(new Path(in, t.file()), conf, sizeOf(manifest, t.file()))));
+      }
+    }
+    Map<String, List<Item>> bySource = new LinkedHashMap<>();
+    for (Manifest.SourceFileEntry f : manifest.source().files()) {
+      bySource.put(f.name(), new ArrayList<>());
+    }
+    for (Manifest.TensorEntry t : manifest.tensors()) {
+      bySource.get(t.sourceFile()).add(item(in, t, headers.get(t.file()), manifest, codebooks));
+    }
+    return bySource;
   }
 
   private static long sizeOf(Manifest m, String file) {

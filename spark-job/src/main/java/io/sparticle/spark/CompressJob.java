@@ -88,7 +88,7 @@ public final class CompressJob {
 
     SourceCheckpoint source = CheckpointLocator.read(input, hadoop);
     CompressionPlan plan = CompressionPlanner.plan(source, config);
-    Path out = OutputDirectory.prepare(output, source.directory(), overwrite, hadoop);
+    Path out = OutputDirectory.prepare("compress", output, source.directory(), overwrite, hadoop);
     timer.lap("plan");
 
     ReadMeter meter = new ReadMeter(jsc);

@@ -159,7 +159,7 @@ public final class DecompressJob {
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();
     }
-    Path out = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
+    Path out = OutputDirectory.prepare("decompress", output, in.toString(), overwrite, hadoop);
 
     Map<String, long[]> shapes = new HashMap<>();
     for (Manifest.TensorEntry t : manifest.tensors()) {

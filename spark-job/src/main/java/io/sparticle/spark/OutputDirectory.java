@@ -1,16 +1,32 @@
 package io.sparticle.spark;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparticle.io.Storage;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URI;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Output directory rules shared by compress and decompress. */
 public final class OutputDirectory {
   public static final String SUCCESS = "_SUCCESS";
+  /**
+   * Written when a job starts writing an output and deleted just before {@code _SUCCESS}: it
+   * names the job and its input, so that a re-run of the same command can recognise the leftovers
+   * of its own killed run (see {@link #prepare}).
+   */
+  public static final String STARTED = "_STARTED";
+
+  private static final Logger LOG = LoggerFactory.getLogger(OutputDirectory.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int MAX_MARKER_BYTES = 64 << 10;
 
   private OutputDirectory() {}
 
@@ -22,12 +38,20 @@ public final class OutputDirectory {
   }
 
   /**
-   * Makes {@code output} an empty directory. Refuses an output that is, contains or lies inside
-   * the input; refuses a non-empty output unless {@code overwrite}, and then removes the old
-   * {@code _SUCCESS} before anything else so no reader trusts a half-replaced result.
+   * Makes {@code output} an empty directory and marks it {@link #STARTED} by {@code job} (e.g.
+   * "compress") of {@code input}. Refuses an output that is, contains or lies inside the input. A
+   * non-empty output is refused unless
+   *
+   * <ul>
+   *   <li>{@code overwrite}: the old {@code _SUCCESS} goes first, so no reader trusts a
+   *       half-replaced result, then everything else; or
+   *   <li>it is the incomplete output of the same job on the same input (a {@code _STARTED}
+   *       marker that says so, and no {@code _SUCCESS}): a run that was killed. Nothing in it can
+   *       be read as a result, so re-running the command replaces it without {@code --overwrite}.
+   * </ul>
    */
-  public static Path prepare(String output, String input, boolean overwrite, Configuration conf)
-      throws IOException {
+  public static Path prepare(String job, String output, String input, boolean overwrite,
+      Configuration conf) throws IOException {
     Path out = new Path(output);
     FileSystem fs = out.getFileSystem(conf);
     out = fs.makeQualified(out);
@@ -44,13 +68,27 @@ public final class OutputDirectory {
       }
       FileStatus[] entries = fs.listStatus(out);
       if (entries.length > 0) {
+        boolean committed = fs.exists(new Path(out, SUCCESS));
         if (!overwrite) {
-          boolean committed = fs.exists(new Path(out, SUCCESS));
-          throw new OutputExistsException("Output " + output + " is not empty"
-              + (committed ? " (it holds a committed result)" : "")
-              + "; pass --overwrite to replace it");
+          if (committed) {
+            throw new OutputExistsException("Output " + output
+                + " holds a committed result; pass --overwrite to replace it");
+          }
+          String startedBy = startedBy(fs, out);
+          if (startedBy == null) {
+            throw new OutputExistsException("Output " + output
+                + " is not empty; pass --overwrite to replace it");
+          }
+          if (!startedBy.equals(describe(job, in))) {
+            throw new OutputExistsException("Output " + output + " holds the incomplete output of "
+                + startedBy + "; pass --overwrite to replace it");
+          }
+          LOG.warn("Output {} holds the incomplete output of an earlier run of this job ({}),"
+              + " which did not finish: replacing it", output, startedBy);
         }
-        fs.delete(new Path(out, SUCCESS), false);
+        if (committed) {
+          fs.delete(new Path(out, SUCCESS), false);
+        }
         for (FileStatus e : entries) {
           fs.delete(e.getPath(), true);
         }
@@ -58,7 +96,31 @@ public final class OutputDirectory {
     } else if (!fs.mkdirs(out)) {
       throw new IOException("Could not create output directory " + output);
     }
+    ObjectNode marker = JSON.createObjectNode().put("job", job).put("input", in.toString());
+    writeSmall(out, STARTED, JSON.writeValueAsBytes(marker), conf);
     return out;
+  }
+
+  private static String describe(String job, Path input) {
+    return job + " of " + input;
+  }
+
+  /** Who wrote the {@code _STARTED} marker ("compress of INPUT"), or null if none or unreadable. */
+  private static String startedBy(FileSystem fs, Path out) throws IOException {
+    Path marker = new Path(out, STARTED);
+    if (!fs.exists(marker) || fs.getFileStatus(marker).getLen() > MAX_MARKER_BYTES) {
+      return null;
+    }
+    JsonNode node;
+    try (InputStream s = fs.open(marker)) {
+      node = JSON.readTree(s.readAllBytes());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      return null;
+    }
+    if (node == null || !node.path("job").isTextual() || !node.path("input").isTextual()) {
+      return null;
+    }
+    return describe(node.get("job").asText(), new Path(node.get("input").asText()));
   }
 
   private static boolean related(Path a, Path b) {
@@ -77,6 +139,7 @@ public final class OutputDirectory {
   static void markSuccess(Path out, Configuration conf) throws IOException {
     FileSystem fs = Storage.forWriting(out, conf);
     fs.delete(new Path(out, PartWriter.TEMP_DIR), true);
+    fs.delete(new Path(out, STARTED), false);
     fs.create(new Path(out, SUCCESS), true).close();
   }
 

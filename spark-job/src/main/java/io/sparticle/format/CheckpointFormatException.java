@@ -57,6 +57,11 @@ public class CheckpointFormatException extends IOException {
     DATA_PAST_EOF,
     /** The data section is longer than the tensors cover. */
     TRAILING_BYTES,
+    /**
+     * A header, index or checkpoint lists more than {@link SafetensorsReader#MAX_TENSORS}
+     * tensors.
+     */
+    TOO_MANY_TENSORS,
     /** {@code model.safetensors.index.json} is malformed. */
     INVALID_INDEX,
     /** The shard index maps a tensor to something that is not a plain file name. */

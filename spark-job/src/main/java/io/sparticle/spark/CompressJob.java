@@ -1,5 +1,7 @@
 package io.sparticle.spark;
 
+import io.sparticle.format.CheckpointFormatException;
+import io.sparticle.format.CheckpointFormatException.Reason;
 import io.sparticle.format.DType;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsLayout;
@@ -120,6 +122,12 @@ public final class CompressJob {
     }
     Manifest manifest = manifest(plan, source, files, scales, onnx);
     byte[] manifestJson = manifest.toJson();
+    if (manifestJson.length > Manifest.MAX_BYTES) {
+      // Never commit a checkpoint that decompress would refuse.
+      throw new CheckpointFormatException(Reason.TOO_MANY_TENSORS, input, null,
+          "its manifest would be " + manifestJson.length + " bytes, over the limit of "
+              + Manifest.MAX_BYTES + " (" + plan.tensors().size() + " tensors)");
+    }
     OutputDirectory.writeSmall(out, Manifest.FILE_NAME, manifestJson, hadoop);
 
     Map<Integer, ErrorStats> errors = new HashMap<>();

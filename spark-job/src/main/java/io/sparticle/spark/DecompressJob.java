@@ -119,9 +119,9 @@ public final class DecompressJob {
     }
     Path m = new Path(d, Manifest.FILE_NAME);
     long len = fs.getFileStatus(m).getLen();
-    if (len > SafetensorsReader.MAX_HEADER_LENGTH) {
+    if (len > Manifest.MAX_BYTES) {
       throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, m.toString(), null,
-          "manifest is " + len + " bytes, over the limit");
+          "manifest is " + len + " bytes, over the limit of " + Manifest.MAX_BYTES);
     }
     byte[] json;
     try (InputStream in = fs.open(m)) {

@@ -142,6 +142,11 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--codebook-precision", description = "F32 (default), F16 or BF16")
     String codebookPrecision;
 
+    @Option(names = "--non-finite", paramLabel = "error|keep-dense",
+        description = "A tensor to compress with NaN or Inf weights: error (default; exit 3 naming it) "
+            + "or keep-dense (store it unchanged and say so in the report); overrides the config's non-finite")
+    String nonFinite;
+
     @Option(names = "--overwrite", description = "Replace a non-empty output directory")
     boolean overwrite;
 
@@ -166,6 +171,9 @@ public final class SparticleCli implements Callable<Integer> {
           throw new IllegalArgumentException("Cannot set codebook-precision to " + codebookPrecision
               + ": must be one of F32, F16, BF16");
         }
+      }
+      if (nonFinite != null) {
+        cfg = cfg.withNonFinite(JobConfig.NonFinite.parse(nonFinite));
       }
       SparkSession session = runtime.session("sparticle compress");
       CompressReport report = Sparticle.compress(session).input(input).output(output).config(cfg)

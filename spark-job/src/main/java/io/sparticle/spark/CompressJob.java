@@ -90,12 +90,33 @@ public final class CompressJob {
 
     SourceCheckpoint source = CheckpointLocator.read(input, hadoop);
     CompressionPlan plan = CompressionPlanner.plan(source, config);
-    Path out = OutputDirectory.prepare(output, source.directory(), overwrite, hadoop);
+    OutputDirectory.Prepared prepared =
+        OutputDirectory.prepare(output, source.directory(), overwrite, hadoop);
+    Path out = prepared.path();
     timer.lap("plan");
+    boolean done = false;
+    try {
+      CompressReport report = run(jsc, hadoop, conf, timer, source, plan, out);
+      done = true;
+      return report;
+    } finally {
+      if (!done) {
+        prepared.removeIfCreatedAndEmpty();
+      }
+    }
+  }
+
+  private CompressReport run(JavaSparkContext jsc, Configuration hadoop,
+      SerializableConfiguration conf, Timer timer, SourceCheckpoint source, CompressionPlan plan,
+      Path out) throws IOException, InterruptedException {
 
     ReadMeter meter = new ReadMeter(jsc);
     Map<Integer, ValueHistogram> hist = HistogramPass.run(jsc, plan, conf, meter);
-    HistogramPass.checkFinite(plan, hist);
+    Map<String, String> nonFinite = HistogramPass.checkFinite(plan, hist);
+    if (!nonFinite.isEmpty()) {
+      // non-finite: keep-dense. Tensor indices do not change, so the histograms still apply.
+      plan = CompressionPlanner.plan(source, config, nonFinite);
+    }
     timer.lap("histogram");
 
     float[] scales = Particleizer.scales(plan, hist);

@@ -159,7 +159,21 @@ public final class DecompressJob {
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();
     }
-    Path out = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
+    OutputDirectory.Prepared prepared = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
+    boolean done = false;
+    try {
+      Result r = run(jsc, hadoop, in, manifest, bySource, params, prepared.path(), start);
+      done = true;
+      return r;
+    } finally {
+      if (!done) {
+        prepared.removeIfCreatedAndEmpty();
+      }
+    }
+  }
+
+  private Result run(JavaSparkContext jsc, Configuration hadoop, Path in, Manifest manifest,
+      Map<String, List<Item>> bySource, long params, Path out, long start) throws IOException {
 
     Map<String, long[]> shapes = new HashMap<>();
     for (Manifest.TensorEntry t : manifest.tensors()) {

@@ -22,11 +22,35 @@ public final class OutputDirectory {
   }
 
   /**
+   * The directory {@link #prepare} made ready, and whether it created it.
+   */
+  public record Prepared(Path path, boolean created, Configuration conf) {
+    /**
+     * After a failed job: removes the directory if this job created it and nothing was written
+     * into it, so a job that failed before writing leaves nothing behind. Never throws: the
+     * failure being reported matters more.
+     */
+    public void removeIfCreatedAndEmpty() {
+      if (!created) {
+        return;
+      }
+      try {
+        FileSystem fs = path.getFileSystem(conf);
+        if (fs.listStatus(path).length == 0) {
+          fs.delete(path, false);
+        }
+      } catch (IOException | RuntimeException e) {
+        // Leave it: an empty directory holds no _SUCCESS, so no reader trusts it.
+      }
+    }
+  }
+
+  /**
    * Makes {@code output} an empty directory. Refuses an output that is, contains or lies inside
    * the input; refuses a non-empty output unless {@code overwrite}, and then removes the old
    * {@code _SUCCESS} before anything else so no reader trusts a half-replaced result.
    */
-  public static Path prepare(String output, String input, boolean overwrite, Configuration conf)
+  public static Prepared prepare(String output, String input, boolean overwrite, Configuration conf)
       throws IOException {
     Path out = new Path(output);
     FileSystem fs = out.getFileSystem(conf);
@@ -37,6 +61,7 @@ public final class OutputDirectory {
       throw new IllegalArgumentException("Output " + output + " overlaps the input " + input
           + ": choose an output directory outside the input");
     }
+    boolean created = false;
     if (fs.exists(out)) {
       FileStatus st = fs.getFileStatus(out);
       if (!st.isDirectory()) {
@@ -57,8 +82,10 @@ public final class OutputDirectory {
       }
     } else if (!fs.mkdirs(out)) {
       throw new IOException("Could not create output directory " + output);
+    } else {
+      created = true;
     }
-    return out;
+    return new Prepared(out, created, conf);
   }
 
   private static boolean related(Path a, Path b) {

@@ -37,7 +37,8 @@ import org.apache.spark.sql.SparkSession;
  * Rebuilds dense HF-style safetensors from a compressed checkpoint: the original file names,
  * tensor names, shapes and dtypes, with an index when the source was sharded. Dense tensors are
  * copied byte for byte; compressed ones become {@code centroid[code] * scale} rounded to their
- * dtype. One Spark task per output file.
+ * dtype. Every file's size and CRC-32C are checked first (one task per file), then one Spark task
+ * per output file decodes.
  */
 public final class DecompressJob {
   private final SparkSession spark;
@@ -155,6 +156,8 @@ public final class DecompressJob {
     Path in = new Path(input).getFileSystem(hadoop).makeQualified(new Path(input));
     Manifest manifest = readManifest(in.toString(), hadoop);
     Map<String, List<Item>> bySource = itemsBySource(in, manifest, hadoop);
+    // Before anything is written: a corrupt part must not decode into plausible weights.
+    VerifyJob.checkChecksums(jsc, in, manifest, hadoop);
     long params = 0;
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();

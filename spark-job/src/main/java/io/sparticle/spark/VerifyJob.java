@@ -41,11 +41,24 @@ public final class VerifyJob {
     // Every tensor decodes: headers, keys, dtypes, sizes, codebooks.
     DecompressJob.itemsBySource(in, manifest, conf);
 
-    List<FileCheck> files = new ArrayList<>();
+    checkChecksums(jsc, in, manifest, conf);
     long bytes = 0;
     for (Manifest.FileEntry f : manifest.files()) {
-      files.add(new FileCheck(new Path(in, f.name()).toString(), f.name(), f.size(), f.crc32c()));
       bytes += f.size();
+    }
+    return new Result(in.toString(), manifest.files().size(), bytes, manifest.tensors().size());
+  }
+
+  /**
+   * Reads every file of the manifest on Spark, one task per file, and fails naming each whose
+   * CRC-32C is not the manifest's. Decompress runs this too: a flipped bit in packed codes would
+   * otherwise decode silently to other weights.
+   */
+  static void checkChecksums(JavaSparkContext jsc, Path in, Manifest manifest, Configuration conf)
+      throws CheckpointFormatException {
+    List<FileCheck> files = new ArrayList<>();
+    for (Manifest.FileEntry f : manifest.files()) {
+      files.add(new FileCheck(new Path(in, f.name()).toString(), f.name(), f.size(), f.crc32c()));
     }
     SerializableConfiguration c = new SerializableConfiguration(conf);
     jsc.setJobDescription("sparticle: verify checksums of " + files.size() + " files");
@@ -57,7 +70,6 @@ public final class VerifyJob {
       throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, in.toString(), null,
           String.join("; ", bad));
     }
-    return new Result(in.toString(), files.size(), bytes, manifest.tensors().size());
   }
 
   /** Empty when the file's CRC-32C is the manifest's; else what is wrong. */

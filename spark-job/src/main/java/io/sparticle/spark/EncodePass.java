@@ -91,25 +91,45 @@ final class EncodePass {
 
   private static ErrorStats encodeTensor(RangeReader in, Item item, Codebook codebook,
       PartWriter out, long chunkBytes) throws IOException {
-    ValueKind kind = Kinds.of(item.dtype());
+    return encodeTensor(in, item.dtype(), item.offset(), item.numel(), item.bits(), codebook,
+        item.scale(), chunkBytes, (first, n, packed, packedBytes) -> out.write(packed, 0, packedBytes));
+  }
+
+  /** Receives a tensor's packed codes chunk by chunk, in order. */
+  interface PackedChunks {
+    /**
+     * {@code packed[0, packedBytes)} holds the codes of elements {@code [first, first + n)};
+     * {@code first} is a multiple of 8, so the chunks concatenate byte-aligned.
+     */
+    void accept(long first, int n, byte[] packed, int packedBytes) throws IOException;
+  }
+
+  /**
+   * Encodes a tensor's {@code numel} weights at {@code offset} of {@code in} to their
+   * nearest-centroid codes and packs them, at most chunk-bytes of weights at a time: the one code
+   * path of the encode pass, also used by {@code verify --against} to re-derive the codes a
+   * checkpoint must hold. Returns the exact error of the reconstruction.
+   */
+  static ErrorStats encodeTensor(RangeReader in, DType dtype, long offset, long numel, int bits,
+      Codebook codebook, float scale, long chunkBytes, PackedChunks sink) throws IOException {
+    ValueKind kind = Kinds.of(dtype);
     int size = kind.byteSize();
-    int bits = item.bits();
     long maxElems = CompressionPlan.elementsPerChunk(chunkBytes, size);
-    int chunkElems = (int) Math.min(maxElems, item.numel());
+    int chunkElems = (int) Math.min(maxElems, numel);
     byte[] raw = new byte[chunkElems * size];
     byte[] codes = new byte[chunkElems];
     byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
     TensorEncoder enc = kind == ValueKind.F32
-        ? TensorEncoder.f32(codebook, item.scale())
-        : TensorEncoder.sixteenBit(kind, codebook, item.scale());
-    for (long first = 0; first < item.numel(); first += chunkElems) {
+        ? TensorEncoder.f32(codebook, scale)
+        : TensorEncoder.sixteenBit(kind, codebook, scale);
+    for (long first = 0; first < numel; first += chunkElems) {
       PartWriter.stopIfKilled();
-      int n = (int) Math.min(chunkElems, item.numel() - first);
-      in.readFully(item.offset() + first * size, raw, 0, n * size);
+      int n = (int) Math.min(chunkElems, numel - first);
+      in.readFully(offset + first * size, raw, 0, n * size);
       enc.encode(raw, n, codes);
       int packedBytes = (int) BitPacking.bytesRequired(n, bits);
       BitPacking.pack(codes, 0, n, bits, packed, 0);
-      out.write(packed, 0, packedBytes);
+      sink.accept(first, n, packed, packedBytes);
     }
     return enc.stats();
   }

@@ -332,10 +332,17 @@ public final class SparticleCli implements Callable<Integer> {
   }
 
   @Command(name = "verify", mixinStandardHelpOptions = true,
-      description = "Check a compressed checkpoint: _SUCCESS, manifest, every file's size and CRC-32C, every tensor.")
+      description = {"Check a compressed checkpoint: _SUCCESS, manifest, every file's size and CRC-32C, every tensor.",
+          "With --against, also that it is exactly what compressing INPUT gives: the same tensor names, dtypes "
+              + "and shapes, dense tensors byte for byte, and every stored code the nearest centroid of its "
+              + "input weight under the stored codebook and scale. Exit 3 names the first mismatch's file and tensor."})
   static final class Verify implements Callable<Integer> {
     @Option(names = "--input", required = true, description = "Compressed checkpoint directory")
     String input;
+
+    @Option(names = "--against", paramLabel = "INPUT",
+        description = "The original checkpoint it was compressed from (safetensors file, directory or index; or ONNX)")
+    String against;
 
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
@@ -343,9 +350,10 @@ public final class SparticleCli implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
       io.sparticle.spark.VerifyJob.Result r =
-          io.sparticle.spark.VerifyJob.verify(runtime.session("sparticle verify"), input);
-      System.out.printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%n",
-          r.dir(), r.files(), r.bytes(), r.tensors());
+          io.sparticle.spark.VerifyJob.verify(runtime.session("sparticle verify"), input, against);
+      System.out.printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%s%n",
+          r.dir(), r.files(), r.bytes(), r.tensors(),
+          r.against() == null ? "" : "; names, dtypes, shapes, dense bytes and codes match " + r.against());
       return 0;
     }
   }

@@ -76,6 +76,11 @@ public class CheckpointFormatException extends IOException {
     /** Our own compressed format is malformed. */
     INVALID_COMPRESSED,
     /**
+     * A compressed checkpoint is not what compressing the given input gives ({@code verify
+     * --against}): a tensor missing, extra, of another dtype or shape, or with other bytes or codes.
+     */
+    DOES_NOT_MATCH_INPUT,
+    /**
      * An ONNX model is not well-formed protobuf (truncated varint, length past the end, bad wire
      * type, a known field with the wrong wire type) or breaks an ONNX rule we rely on (an
      * initializer without a name, or with more than one data field).

@@ -381,8 +381,28 @@ public final class DecompressJob {
         decodeOnnx(task, out, readers, chunkBytes, conf);
       } else {
         out.write(task.header(), 0, task.header().length);
-        for (Item item : task.items()) {
-          writeItem(readers.get(item.dataFile(), item.dataFileLength()), item, out, chunkBytes);
+        List<Item> items = task.items();
+        for (int i = 0; i < items.size(); ) {
+          Item item = items.get(i);
+          RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
+          if (item.centroids() != null) {
+            decodeTensor(in, item, out, chunkBytes);
+            i++;
+            continue;
+          }
+          // A run of dense tensors stored one after the other is one copy (see EncodePass).
+          long length = item.byteLength();
+          int j = i + 1;
+          for (; j < items.size(); j++) {
+            Item next = items.get(j);
+            if (next.centroids() != null || !next.dataFile().equals(item.dataFile())
+                || next.offset() != item.offset() + length) {
+              break;
+            }
+            length += next.byteLength();
+          }
+          out.copy(in, item.offset(), length, chunkBytes);
+          i = j;
         }
       }
       size = out.commit(task.expectedLength()).size();

@@ -74,13 +74,30 @@ final class EncodePass {
     PartWriter.Committed c;
     try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get()); readers) {
       out.write(task.header(), 0, task.header().length);
-      for (Item item : task.items()) {
+      List<Item> items = task.items();
+      for (int i = 0; i < items.size(); ) {
+        Item item = items.get(i);
         RangeReader in = readers.get(item.sourceFile(), item.sourceLength());
         if (item.group() < 0) {
-          out.copy(in, item.offset(), item.byteLength(), chunkBytes);
+          // A run of dense tensors that follow each other in the source is one copy: one read
+          // per run, not per tensor (a checkpoint of many small tensors is otherwise bound by
+          // per-read overhead).
+          long length = item.byteLength();
+          int j = i + 1;
+          for (; j < items.size(); j++) {
+            Item next = items.get(j);
+            if (next.group() >= 0 || !next.sourceFile().equals(item.sourceFile())
+                || next.offset() != item.offset() + length) {
+              break;
+            }
+            length += next.byteLength();
+          }
+          out.copy(in, item.offset(), length, chunkBytes);
+          i = j;
         } else {
           errors.add(new TensorError(item.tensor(),
               encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
+          i++;
         }
       }
       c = out.commit(task.expectedLength());

@@ -157,7 +157,8 @@ public final class DecompressJob {
     Manifest manifest = readManifest(in.toString(), hadoop);
     Map<String, List<Item>> bySource = itemsBySource(in, manifest, hadoop);
     // Before anything is written: a corrupt part must not decode into plausible weights.
-    VerifyJob.checkChecksums(jsc, in, manifest, hadoop);
+    ReadMeter meter = new ReadMeter(jsc); // counts the checksum reads too
+    VerifyJob.checkChecksums(jsc, in, manifest, hadoop, meter);
     long params = 0;
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();
@@ -165,7 +166,7 @@ public final class DecompressJob {
     OutputDirectory.Prepared prepared = OutputDirectory.prepare(output, in.toString(), overwrite, hadoop);
     boolean done = false;
     try {
-      Result r = run(jsc, hadoop, in, manifest, bySource, params, prepared.path(), start);
+      Result r = run(jsc, hadoop, in, manifest, bySource, params, prepared.path(), start, meter);
       done = true;
       return r;
     } finally {
@@ -176,7 +177,8 @@ public final class DecompressJob {
   }
 
   private Result run(JavaSparkContext jsc, Configuration hadoop, Path in, Manifest manifest,
-      Map<String, List<Item>> bySource, long params, Path out, long start) throws IOException {
+      Map<String, List<Item>> bySource, long params, Path out, long start, ReadMeter meter)
+      throws IOException {
 
     Map<String, long[]> shapes = new HashMap<>();
     for (Manifest.TensorEntry t : manifest.tensors()) {
@@ -216,7 +218,6 @@ public final class DecompressJob {
     SerializableConfiguration conf = new SerializableConfiguration(hadoop);
     String outDir = out.toString();
     long chunk = chunkBytes;
-    ReadMeter meter = new ReadMeter(jsc);
     jsc.setJobDescription("sparticle: decompress " + tasks.size() + " files");
     List<Long> sizes = jsc.parallelize(tasks, Math.max(1, tasks.size()))
         .map(task -> decode(task, outDir, chunk, conf, meter))

@@ -64,7 +64,7 @@ public final class VerifyJob {
     // Every tensor decodes: headers, keys, dtypes, sizes, codebooks.
     Map<String, List<DecompressJob.Item>> bySource = DecompressJob.itemsBySource(in, manifest, conf);
 
-    checkChecksums(jsc, in, manifest, conf);
+    checkChecksums(jsc, in, manifest, conf, new ReadMeter(jsc));
     if (against != null) {
       compareWithInput(jsc, manifest, bySource, against, conf);
     }
@@ -273,8 +273,8 @@ public final class VerifyJob {
    * CRC-32C is not the manifest's. Decompress runs this too: a flipped bit in packed codes would
    * otherwise decode silently to other weights.
    */
-  static void checkChecksums(JavaSparkContext jsc, Path in, Manifest manifest, Configuration conf)
-      throws CheckpointFormatException {
+  static void checkChecksums(JavaSparkContext jsc, Path in, Manifest manifest, Configuration conf,
+      ReadMeter meter) throws CheckpointFormatException {
     List<FileCheck> files = new ArrayList<>();
     for (Manifest.FileEntry f : manifest.files()) {
       files.add(new FileCheck(new Path(in, f.name()).toString(), f.name(), f.size(), f.crc32c()));
@@ -282,7 +282,7 @@ public final class VerifyJob {
     SerializableConfiguration c = new SerializableConfiguration(conf);
     jsc.setJobDescription("sparticle: verify checksums of " + files.size() + " files");
     List<String> bad = jsc.parallelize(files, Math.max(1, files.size()))
-        .map(f -> checksum(f, c))
+        .map(f -> checksum(f, c, meter))
         .filter(problem -> !problem.isEmpty())
         .collect();
     if (!bad.isEmpty()) {
@@ -292,10 +292,12 @@ public final class VerifyJob {
   }
 
   /** Empty when the file's CRC-32C is the manifest's; else what is wrong. */
-  static String checksum(FileCheck f, SerializableConfiguration conf) throws IOException {
+  static String checksum(FileCheck f, SerializableConfiguration conf, ReadMeter meter)
+      throws IOException {
     CRC32C crc = new CRC32C();
     byte[] buf = new byte[(int) Math.min(8 << 20, Math.max(1, f.size()))];
-    try (SequentialReaders readers = new SequentialReaders(conf.get())) {
+    SequentialReaders readers = new SequentialReaders(conf.get());
+    try (readers) {
       RangeReader in = readers.get(f.path(), f.size());
       for (long done = 0; done < f.size(); ) {
         PartWriter.stopIfKilled();
@@ -305,6 +307,7 @@ public final class VerifyJob {
         done += n;
       }
     }
+    meter.add(readers.stats());
     String actual = String.format("%08x", crc.getValue());
     return actual.equals(f.crc32c()) ? ""
         : f.name() + " has CRC-32C " + actual + " but the manifest says " + f.crc32c();

@@ -142,6 +142,11 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--codebook-precision", description = "F32 (default), F16 or BF16")
     String codebookPrecision;
 
+    @Option(names = "--non-finite", paramLabel = "error|keep-dense",
+        description = "A tensor to compress with NaN or Inf weights: error (default; exit 3 naming it) "
+            + "or keep-dense (store it unchanged and say so in the report); overrides the config's non-finite")
+    String nonFinite;
+
     @Option(names = "--overwrite", description = "Replace a non-empty output directory")
     boolean overwrite;
 
@@ -166,6 +171,9 @@ public final class SparticleCli implements Callable<Integer> {
           throw new IllegalArgumentException("Cannot set codebook-precision to " + codebookPrecision
               + ": must be one of F32, F16, BF16");
         }
+      }
+      if (nonFinite != null) {
+        cfg = cfg.withNonFinite(JobConfig.NonFinite.parse(nonFinite));
       }
       SparkSession session = runtime.session("sparticle compress");
       CompressReport report = Sparticle.compress(session).input(input).output(output).config(cfg)
@@ -324,10 +332,17 @@ public final class SparticleCli implements Callable<Integer> {
   }
 
   @Command(name = "verify", mixinStandardHelpOptions = true,
-      description = "Check a compressed checkpoint: _SUCCESS, manifest, every file's size and CRC-32C, every tensor.")
+      description = {"Check a compressed checkpoint: _SUCCESS, manifest, every file's size and CRC-32C, every tensor.",
+          "With --against, also that it is exactly what compressing INPUT gives: the same tensor names, dtypes "
+              + "and shapes, dense tensors byte for byte, and every stored code the nearest centroid of its "
+              + "input weight under the stored codebook and scale. Exit 3 names the first mismatch's file and tensor."})
   static final class Verify implements Callable<Integer> {
     @Option(names = "--input", required = true, description = "Compressed checkpoint directory")
     String input;
+
+    @Option(names = "--against", paramLabel = "INPUT",
+        description = "The original checkpoint it was compressed from (safetensors file, directory or index; or ONNX)")
+    String against;
 
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
@@ -335,9 +350,10 @@ public final class SparticleCli implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
       io.sparticle.spark.VerifyJob.Result r =
-          io.sparticle.spark.VerifyJob.verify(runtime.session("sparticle verify"), input);
-      System.out.printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%n",
-          r.dir(), r.files(), r.bytes(), r.tensors());
+          io.sparticle.spark.VerifyJob.verify(runtime.session("sparticle verify"), input, against);
+      System.out.printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%s%n",
+          r.dir(), r.files(), r.bytes(), r.tensors(),
+          r.against() == null ? "" : "; names, dtypes, shapes, dense bytes and codes match " + r.against());
       return 0;
     }
   }

@@ -57,6 +57,11 @@ public class CheckpointFormatException extends IOException {
     DATA_PAST_EOF,
     /** The data section is longer than the tensors cover. */
     TRAILING_BYTES,
+    /**
+     * A header, index or checkpoint lists more than {@link SafetensorsReader#MAX_TENSORS}
+     * tensors.
+     */
+    TOO_MANY_TENSORS,
     /** {@code model.safetensors.index.json} is malformed. */
     INVALID_INDEX,
     /** The shard index maps a tensor to something that is not a plain file name. */
@@ -70,6 +75,11 @@ public class CheckpointFormatException extends IOException {
     NON_FINITE_VALUE,
     /** Our own compressed format is malformed. */
     INVALID_COMPRESSED,
+    /**
+     * A compressed checkpoint is not what compressing the given input gives ({@code verify
+     * --against}): a tensor missing, extra, of another dtype or shape, or with other bytes or codes.
+     */
+    DOES_NOT_MATCH_INPUT,
     /**
      * An ONNX model is not well-formed protobuf (truncated varint, length past the end, bad wire
      * type, a known field with the wrong wire type) or breaks an ONNX rule we rely on (an

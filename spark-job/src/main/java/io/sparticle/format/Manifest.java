@@ -43,6 +43,11 @@ public record Manifest(
     List<TensorEntry> tensors) {
 
   public static final String FILE_NAME = "manifest.json";
+  /**
+   * Largest manifest a reader accepts, and so a writer writes: about 500 bytes per tensor for
+   * {@link SafetensorsReader#MAX_TENSORS} tensors with long names. Bounds the reader's memory.
+   */
+  public static final long MAX_BYTES = 256L << 20;
   public static final String FORMAT = "sparticle";
   public static final int FORMAT_VERSION = 1;
   /** Features this reader understands; none exist yet. */
@@ -352,6 +357,10 @@ public record Manifest(
           g.path("per_tensor_scale").asBoolean(false)));
     }
 
+    if (root.path("tensors").size() > SafetensorsReader.MAX_TENSORS) {
+      throw bad(file, null, "lists " + root.path("tensors").size() + " tensors, more than the "
+          + SafetensorsReader.MAX_TENSORS + " a checkpoint may hold");
+    }
     List<TensorEntry> tensors = new ArrayList<>();
     Set<String> names = new HashSet<>();
     for (JsonNode t : array(file, root, "tensors")) {

@@ -43,6 +43,15 @@ public final class SafetensorsReader {
   /** Largest header accepted, as in the reference reader: bounds the allocation for the JSON. */
   public static final long MAX_HEADER_LENGTH = 100_000_000L;
 
+  /**
+   * Most tensors a checkpoint may hold, all its files together. The largest published
+   * checkpoints hold about 10^5 (mixtures of experts with per-block scales); a 100 MB header can
+   * list 1.5 million one-element tensors, and every tensor costs the driver a few kilobytes
+   * (plan, task descriptions, manifest entry). Counted while parsing, so a header over the limit
+   * fails after reading at most this many entries.
+   */
+  public static final int MAX_TENSORS = 500_000;
+
   static final String METADATA_KEY = "__metadata__";
   private static final int PREFIX_LENGTH = 8;
 
@@ -118,6 +127,11 @@ public final class SafetensorsReader {
           TensorInfo info = readEntry(file, p, key, value);
           tensors.add(info);
           byName.put(key, info);
+          if (tensors.size() > MAX_TENSORS) {
+            throw new CheckpointFormatException(
+                TOO_MANY_TENSORS, file,
+                "header lists more than " + MAX_TENSORS + " tensors, the most a checkpoint may hold");
+          }
         }
       }
       // The loop ended on the object's END_OBJECT (Jackson throws on anything else). The

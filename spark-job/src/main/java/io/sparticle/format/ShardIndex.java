@@ -142,6 +142,12 @@ public final class ShardIndex {
             INVALID_SHARD_NAME, file, tensor, "shard name '" + shard + "' " + problem);
       }
       weightMap.put(tensor, shard);
+      if (weightMap.size() > SafetensorsReader.MAX_TENSORS) {
+        throw new CheckpointFormatException(
+            TOO_MANY_TENSORS, file,
+            "weight_map lists more than " + SafetensorsReader.MAX_TENSORS
+                + " tensors, the most a checkpoint may hold");
+      }
     }
     return weightMap;
   }

@@ -6,11 +6,15 @@ import io.sparticle.packing.BitPacking;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What a compress job will do, decided on the driver from headers alone: which tensor goes to
  * which codebook group, which byte ranges the histogram tasks read, and which tensors each output
  * file holds. Deterministic for the same headers and config. The Spark passes only execute it.
+ *
+ * <p>{@code keptDense} maps the tensors that were forced dense against the config (NaN or Inf
+ * weights with {@code non-finite: keep-dense}) to the reason, for the report.
  */
 public record CompressionPlan(
     String sourceDirectory,
@@ -21,6 +25,7 @@ public record CompressionPlan(
     List<ReadSplit> histogramSplits,
     List<OutputPart> parts,
     List<String> warnings,
+    Map<String, String> keptDense,
     JobConfig config)
     implements Serializable {
 
@@ -32,6 +37,7 @@ public record CompressionPlan(
     histogramSplits = List.copyOf(histogramSplits);
     parts = List.copyOf(parts);
     warnings = List.copyOf(warnings);
+    keptDense = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(keptDense));
   }
 
   /**

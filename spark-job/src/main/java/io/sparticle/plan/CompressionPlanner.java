@@ -23,8 +23,20 @@ public final class CompressionPlanner {
   private CompressionPlanner() {}
 
   public static CompressionPlan plan(SourceCheckpoint source, JobConfig config) {
+    return plan(source, config, Map.of());
+  }
+
+  /**
+   * As {@link #plan(SourceCheckpoint, JobConfig)}, but the tensors named in {@code keepDense}
+   * stay dense whatever the rules say, each for the reason given (shown in warnings and the
+   * report). The compress job re-plans this way when it finds NaN or Inf weights and the config
+   * says {@code non-finite: keep-dense}.
+   */
+  public static CompressionPlan plan(SourceCheckpoint source, JobConfig config,
+      Map<String, String> keepDense) {
     List<Tensor> tensors = new ArrayList<>();
     List<String> warnings = new ArrayList<>();
+    Map<String, String> keptDense = new LinkedHashMap<>(); // in source order, whatever the map's
     Map<String, GroupBuilder> groups = new LinkedHashMap<>();
     List<String> fileNames = new ArrayList<>();
     List<Long> fileLengths = new ArrayList<>();
@@ -35,7 +47,15 @@ public final class CompressionPlanner {
       fileLengths.add(file.length());
       for (SourceCheckpoint.SourceTensor info : file.tensors()) {
         int index = tensors.size();
-        Decision d = decide(info, config, warnings);
+        String reason = keepDense.get(info.name());
+        Decision d;
+        if (reason != null) {
+          warnings.add("Tensor '" + info.name() + "' kept dense: " + reason);
+          keptDense.put(info.name(), reason);
+          d = null;
+        } else {
+          d = decide(info, config, warnings);
+        }
         int group = -1;
         int bits = 0;
         if (d != null) {
@@ -66,7 +86,7 @@ public final class CompressionPlanner {
     }
     return new CompressionPlan(source.directory(), fileNames, fileLengths, tensors, groupList,
         splits(tensors, config.chunkBytes()), parts(tensors, config.outputShardBytes()), warnings,
-        config);
+        keptDense, config);
   }
 
   private record Decision(String group, int bits, boolean scaled) {}

@@ -27,7 +27,8 @@ import java.util.regex.PatternSyntaxException;
  * <p>YAML keys: {@code bits} (default 4), {@code codebook-precision} (F32|F16|BF16, default F32),
  * {@code min-elements} (default 4096), {@code min-rank} (default 2), {@code chunk-bytes} (default
  * 64 MiB), {@code output-shard-bytes} (input bytes per output file, default 512 MiB),
- * {@code grouping} (module|tensor, see {@link Grouping}, default module),
+ * {@code grouping} (module|tensor, see {@link Grouping}, default module), {@code non-finite}
+ * (error|keep-dense, see {@link NonFinite}, default error),
  * {@code kmeans: {max-iterations, tolerance, seed, fit-threads}}, and {@code rules}: a list of
  * {@code {match, group, bits, keep-dense, per-tensor-scale}}. Tensors no rule matches are
  * compressed at {@code bits}, grouped by {@code grouping}, if they are F32/F16/BF16 with rank >=
@@ -45,7 +46,8 @@ public record JobConfig(
     long seed,
     int fitThreads,
     List<GroupRule> rules,
-    Grouping grouping)
+    Grouping grouping,
+    NonFinite nonFinite)
     implements Serializable {
 
   /**
@@ -60,12 +62,47 @@ public record JobConfig(
     MODULE
   }
 
+  /**
+   * What to do with a tensor to compress that holds NaN or infinite weights, which k-means
+   * cannot place. {@code ERROR} (YAML {@code error}): the job fails, exit 3, naming the tensor.
+   * {@code KEEP_DENSE} ({@code keep-dense}): the tensor is stored dense, byte for byte, and the
+   * report says so; the other tensors are compressed as planned.
+   */
+  public enum NonFinite {
+    ERROR,
+    KEEP_DENSE;
+
+    /** The YAML and CLI spelling: {@code error}, {@code keep-dense}. */
+    public String key() {
+      return name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /** Parses {@code error} or {@code keep-dense} (case-insensitive, '_' for '-' accepted). */
+    public static NonFinite parse(String s) {
+      for (NonFinite v : values()) {
+        if (v.key().equalsIgnoreCase(s.replace('_', '-'))) {
+          return v;
+        }
+      }
+      throw new IllegalArgumentException(
+          "Cannot set non-finite to " + s + ": must be one of error, keep-dense");
+    }
+  }
+
   /** The constructor of configs without a grouping key: the default grouping, MODULE. */
   public JobConfig(int bits, CodebookPrecision codebookPrecision, long minElements, int minRank,
       long chunkBytes, long outputShardBytes, int maxIterations, double tolerance, long seed,
       int fitThreads, List<GroupRule> rules) {
     this(bits, codebookPrecision, minElements, minRank, chunkBytes, outputShardBytes,
         maxIterations, tolerance, seed, fitThreads, rules, Grouping.MODULE);
+  }
+
+  /** The constructor of configs without a non-finite key: the default, ERROR. */
+  public JobConfig(int bits, CodebookPrecision codebookPrecision, long minElements, int minRank,
+      long chunkBytes, long outputShardBytes, int maxIterations, double tolerance, long seed,
+      int fitThreads, List<GroupRule> rules, Grouping grouping) {
+    this(bits, codebookPrecision, minElements, minRank, chunkBytes, outputShardBytes,
+        maxIterations, tolerance, seed, fitThreads, rules, grouping, NonFinite.ERROR);
   }
 
   public static final int DEFAULT_BITS = 4;
@@ -100,6 +137,9 @@ public record JobConfig(
     if (grouping == null) {
       throw new IllegalArgumentException("grouping must be one of tensor, module");
     }
+    if (nonFinite == null) {
+      throw new IllegalArgumentException("non-finite must be one of error, keep-dense");
+    }
   }
 
   public static JobConfig defaults() {
@@ -119,27 +159,32 @@ public record JobConfig(
 
   public JobConfig withBits(int newBits) {
     return new JobConfig(newBits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
   }
 
   public JobConfig withCodebookPrecision(CodebookPrecision p) {
     return new JobConfig(bits, p, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
   }
 
   public JobConfig withChunkBytes(long newChunkBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, newChunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
   }
 
   public JobConfig withOutputShardBytes(long newOutputShardBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping);
+        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
   }
 
   public JobConfig withGrouping(Grouping g) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g, nonFinite);
+  }
+
+  public JobConfig withNonFinite(NonFinite n) {
+    return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, n);
   }
 
   static void checkBits(int bits) {
@@ -154,7 +199,8 @@ public record JobConfig(
   }
 
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
-      "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping");
+      "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping",
+      "non-finite");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
@@ -212,6 +258,7 @@ public record JobConfig(
       throw new IllegalArgumentException(
           "Cannot set grouping to " + grouping + ": must be one of tensor, module");
     }
+    NonFinite nonFinite = NonFinite.parse(text(root, "non-finite", d.nonFinite().key()));
     return new JobConfig(
         int32(root, "bits", "bits", d.bits()),
         p,
@@ -224,7 +271,8 @@ public record JobConfig(
         integer(km, "seed", d.seed()),
         int32(km, "fit-threads", "kmeans.fit-threads", d.fitThreads()),
         rules,
-        g);
+        g,
+        nonFinite);
   }
 
   private static GroupRule parseRule(JsonNode r, int index) {

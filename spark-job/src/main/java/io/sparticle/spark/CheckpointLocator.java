@@ -106,6 +106,8 @@ public final class CheckpointLocator {
     for (Map.Entry<String, SafetensorsHeader> e : headers.entrySet()) {
       files.add(new SourceCheckpoint.SourceFile(e.getKey(), e.getValue()));
     }
+    // The index and the shards agree, so there are as many tensors as the index lists, which
+    // ShardIndex.parse bounds.
     return new SourceCheckpoint(dir.toString(), files, index);
   }
 
@@ -113,7 +115,18 @@ public final class CheckpointLocator {
     Path dir = model.getParent();
     OnnxModel m = OnnxModelReader.read(HadoopInputFile.of(model, conf),
         name -> HadoopInputFile.of(new Path(dir, name), conf));
+    checkTensorCount(model.toString(), m.compressible().size(), "model has");
     return SourceCheckpoint.ofOnnx(dir.toString(), m);
+  }
+
+  /** Fails fast on more tensors than {@link SafetensorsReader#MAX_TENSORS}: see there why. */
+  private static void checkTensorCount(String file, long count, String what)
+      throws CheckpointFormatException {
+    if (count > SafetensorsReader.MAX_TENSORS) {
+      throw new CheckpointFormatException(Reason.TOO_MANY_TENSORS, file,
+          what + " " + count + " tensors, more than the " + SafetensorsReader.MAX_TENSORS
+              + " a checkpoint may hold");
+    }
   }
 
   private static SafetensorsHeader readHeader(Path p, Configuration conf) throws IOException {

@@ -1,5 +1,7 @@
 package io.sparticle.spark;
 
+import io.sparticle.format.CheckpointFormatException;
+import io.sparticle.format.CheckpointFormatException.Reason;
 import io.sparticle.format.DType;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsLayout;
@@ -88,12 +90,33 @@ public final class CompressJob {
 
     SourceCheckpoint source = CheckpointLocator.read(input, hadoop);
     CompressionPlan plan = CompressionPlanner.plan(source, config);
-    Path out = OutputDirectory.prepare("compress", output, source.directory(), overwrite, hadoop);
+    OutputDirectory.Prepared prepared =
+        OutputDirectory.prepare("compress", output, source.directory(), overwrite, hadoop);
+    Path out = prepared.path();
     timer.lap("plan");
+    boolean done = false;
+    try {
+      CompressReport report = run(jsc, hadoop, conf, timer, source, plan, out);
+      done = true;
+      return report;
+    } finally {
+      if (!done) {
+        prepared.cleanUpAfterFailure();
+      }
+    }
+  }
+
+  private CompressReport run(JavaSparkContext jsc, Configuration hadoop,
+      SerializableConfiguration conf, Timer timer, SourceCheckpoint source, CompressionPlan plan,
+      Path out) throws IOException, InterruptedException {
 
     ReadMeter meter = new ReadMeter(jsc);
     Map<Integer, ValueHistogram> hist = HistogramPass.run(jsc, plan, conf, meter);
-    HistogramPass.checkFinite(plan, hist);
+    Map<String, String> nonFinite = HistogramPass.checkFinite(plan, hist);
+    if (!nonFinite.isEmpty()) {
+      // non-finite: keep-dense. Tensor indices do not change, so the histograms still apply.
+      plan = CompressionPlanner.plan(source, config, nonFinite);
+    }
     timer.lap("histogram");
 
     float[] scales = Particleizer.scales(plan, hist);
@@ -120,6 +143,12 @@ public final class CompressJob {
     }
     Manifest manifest = manifest(plan, source, files, scales, onnx);
     byte[] manifestJson = manifest.toJson();
+    if (manifestJson.length > Manifest.MAX_BYTES) {
+      // Never commit a checkpoint that decompress would refuse.
+      throw new CheckpointFormatException(Reason.TOO_MANY_TENSORS, input, null,
+          "its manifest would be " + manifestJson.length + " bytes, over the limit of "
+              + Manifest.MAX_BYTES + " (" + plan.tensors().size() + " tensors)");
+    }
     OutputDirectory.writeSmall(out, Manifest.FILE_NAME, manifestJson, hadoop);
 
     Map<Integer, ErrorStats> errors = new HashMap<>();

@@ -18,7 +18,8 @@ import java.util.Map;
 
 /**
  * What a compress run did and how well: the {@code report.json} of the output and the summary the
- * CLI prints. Totals, one row per compressed tensor, one per group.
+ * CLI prints. Totals, one row per compressed tensor, one per group, and the tensors the config
+ * meant to compress that were kept dense instead (NaN or Inf weights), with why.
  */
 public record CompressReport(
     String output,
@@ -35,7 +36,8 @@ public record CompressReport(
     long readRequests,
     List<TensorRow> tensors,
     List<GroupRow> groups,
-    List<String> warnings) {
+    List<String> warnings,
+    Map<String, String> keptDense) {
 
   public record TensorRow(String name, String group, int bits, long numel, ErrorStats error) {}
 
@@ -87,7 +89,7 @@ public record CompressReport(
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
-        readBytes, readRequests, tensors, groups, plan.warnings());
+        readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense());
   }
 
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -144,6 +146,8 @@ public record CompressReport(
       o.put("mllib_seconds", g.mllibSeconds());
       putDb(o, "sqnr_db", g.error().sqnrDb());
     }
+    ArrayNode kd = root.putArray("kept_dense");
+    keptDense.forEach((name, reason) -> kd.addObject().put("name", name).put("reason", reason));
     ArrayNode w = root.putArray("warnings");
     warnings.forEach(w::add);
     try {

@@ -37,7 +37,8 @@ import org.apache.spark.sql.SparkSession;
  * Rebuilds dense HF-style safetensors from a compressed checkpoint: the original file names,
  * tensor names, shapes and dtypes, with an index when the source was sharded. Dense tensors are
  * copied byte for byte; compressed ones become {@code centroid[code] * scale} rounded to their
- * dtype. One Spark task per output file.
+ * dtype. Every file's size and CRC-32C are checked first (one task per file), then one Spark task
+ * per output file decodes.
  */
 public final class DecompressJob {
   private final SparkSession spark;
@@ -119,9 +120,9 @@ public final class DecompressJob {
     }
     Path m = new Path(d, Manifest.FILE_NAME);
     long len = fs.getFileStatus(m).getLen();
-    if (len > SafetensorsReader.MAX_HEADER_LENGTH) {
+    if (len > Manifest.MAX_BYTES) {
       throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, m.toString(), null,
-          "manifest is " + len + " bytes, over the limit");
+          "manifest is " + len + " bytes, over the limit of " + Manifest.MAX_BYTES);
     }
     byte[] json;
     try (InputStream in = fs.open(m)) {
@@ -155,11 +156,29 @@ public final class DecompressJob {
     Path in = new Path(input).getFileSystem(hadoop).makeQualified(new Path(input));
     Manifest manifest = readManifest(in.toString(), hadoop);
     Map<String, List<Item>> bySource = itemsBySource(in, manifest, hadoop);
+    // Before anything is written: a corrupt part must not decode into plausible weights.
+    ReadMeter meter = new ReadMeter(jsc); // counts the checksum reads too
+    VerifyJob.checkChecksums(jsc, in, manifest, hadoop, meter);
     long params = 0;
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();
     }
-    Path out = OutputDirectory.prepare("decompress", output, in.toString(), overwrite, hadoop);
+    OutputDirectory.Prepared prepared = OutputDirectory.prepare("decompress", output, in.toString(), overwrite, hadoop);
+    boolean done = false;
+    try {
+      Result r = run(jsc, hadoop, in, manifest, bySource, params, prepared.path(), start, meter);
+      done = true;
+      return r;
+    } finally {
+      if (!done) {
+        prepared.cleanUpAfterFailure();
+      }
+    }
+  }
+
+  private Result run(JavaSparkContext jsc, Configuration hadoop, Path in, Manifest manifest,
+      Map<String, List<Item>> bySource, long params, Path out, long start, ReadMeter meter)
+      throws IOException {
 
     Map<String, long[]> shapes = new HashMap<>();
     for (Manifest.TensorEntry t : manifest.tensors()) {
@@ -199,7 +218,6 @@ public final class DecompressJob {
     SerializableConfiguration conf = new SerializableConfiguration(hadoop);
     String outDir = out.toString();
     long chunk = chunkBytes;
-    ReadMeter meter = new ReadMeter(jsc);
     jsc.setJobDescription("sparticle: decompress " + tasks.size() + " files");
     List<Long> sizes = jsc.parallelize(tasks, Math.max(1, tasks.size()))
         .map(task -> decode(task, outDir, chunk, conf, meter))
@@ -364,8 +382,28 @@ public final class DecompressJob {
         decodeOnnx(task, out, readers, chunkBytes, conf);
       } else {
         out.write(task.header(), 0, task.header().length);
-        for (Item item : task.items()) {
-          writeItem(readers.get(item.dataFile(), item.dataFileLength()), item, out, chunkBytes);
+        List<Item> items = task.items();
+        for (int i = 0; i < items.size(); ) {
+          Item item = items.get(i);
+          RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
+          if (item.centroids() != null) {
+            decodeTensor(in, item, out, chunkBytes);
+            i++;
+            continue;
+          }
+          // A run of dense tensors stored one after the other is one copy (see EncodePass).
+          long length = item.byteLength();
+          int j = i + 1;
+          for (; j < items.size(); j++) {
+            Item next = items.get(j);
+            if (next.centroids() != null || !next.dataFile().equals(item.dataFile())
+                || next.offset() != item.offset() + length) {
+              break;
+            }
+            length += next.byteLength();
+          }
+          out.copy(in, item.offset(), length, chunkBytes);
+          i = j;
         }
       }
       size = out.commit(task.expectedLength()).size();

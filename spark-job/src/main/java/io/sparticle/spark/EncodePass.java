@@ -74,13 +74,30 @@ final class EncodePass {
     PartWriter.Committed c;
     try (PartWriter out = PartWriter.open(outputDir, task.fileName(), conf.get()); readers) {
       out.write(task.header(), 0, task.header().length);
-      for (Item item : task.items()) {
+      List<Item> items = task.items();
+      for (int i = 0; i < items.size(); ) {
+        Item item = items.get(i);
         RangeReader in = readers.get(item.sourceFile(), item.sourceLength());
         if (item.group() < 0) {
-          out.copy(in, item.offset(), item.byteLength(), chunkBytes);
+          // A run of dense tensors that follow each other in the source is one copy: one read
+          // per run, not per tensor (a checkpoint of many small tensors is otherwise bound by
+          // per-read overhead).
+          long length = item.byteLength();
+          int j = i + 1;
+          for (; j < items.size(); j++) {
+            Item next = items.get(j);
+            if (next.group() >= 0 || !next.sourceFile().equals(item.sourceFile())
+                || next.offset() != item.offset() + length) {
+              break;
+            }
+            length += next.byteLength();
+          }
+          out.copy(in, item.offset(), length, chunkBytes);
+          i = j;
         } else {
           errors.add(new TensorError(item.tensor(),
               encodeTensor(in, item, codebooks[item.group()], out, chunkBytes)));
+          i++;
         }
       }
       c = out.commit(task.expectedLength());
@@ -91,25 +108,45 @@ final class EncodePass {
 
   private static ErrorStats encodeTensor(RangeReader in, Item item, Codebook codebook,
       PartWriter out, long chunkBytes) throws IOException {
-    ValueKind kind = Kinds.of(item.dtype());
+    return encodeTensor(in, item.dtype(), item.offset(), item.numel(), item.bits(), codebook,
+        item.scale(), chunkBytes, (first, n, packed, packedBytes) -> out.write(packed, 0, packedBytes));
+  }
+
+  /** Receives a tensor's packed codes chunk by chunk, in order. */
+  interface PackedChunks {
+    /**
+     * {@code packed[0, packedBytes)} holds the codes of elements {@code [first, first + n)};
+     * {@code first} is a multiple of 8, so the chunks concatenate byte-aligned.
+     */
+    void accept(long first, int n, byte[] packed, int packedBytes) throws IOException;
+  }
+
+  /**
+   * Encodes a tensor's {@code numel} weights at {@code offset} of {@code in} to their
+   * nearest-centroid codes and packs them, at most chunk-bytes of weights at a time: the one code
+   * path of the encode pass, also used by {@code verify --against} to re-derive the codes a
+   * checkpoint must hold. Returns the exact error of the reconstruction.
+   */
+  static ErrorStats encodeTensor(RangeReader in, DType dtype, long offset, long numel, int bits,
+      Codebook codebook, float scale, long chunkBytes, PackedChunks sink) throws IOException {
+    ValueKind kind = Kinds.of(dtype);
     int size = kind.byteSize();
-    int bits = item.bits();
     long maxElems = CompressionPlan.elementsPerChunk(chunkBytes, size);
-    int chunkElems = (int) Math.min(maxElems, item.numel());
+    int chunkElems = (int) Math.min(maxElems, numel);
     byte[] raw = new byte[chunkElems * size];
     byte[] codes = new byte[chunkElems];
     byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
     TensorEncoder enc = kind == ValueKind.F32
-        ? TensorEncoder.f32(codebook, item.scale())
-        : TensorEncoder.sixteenBit(kind, codebook, item.scale());
-    for (long first = 0; first < item.numel(); first += chunkElems) {
+        ? TensorEncoder.f32(codebook, scale)
+        : TensorEncoder.sixteenBit(kind, codebook, scale);
+    for (long first = 0; first < numel; first += chunkElems) {
       PartWriter.stopIfKilled();
-      int n = (int) Math.min(chunkElems, item.numel() - first);
-      in.readFully(item.offset() + first * size, raw, 0, n * size);
+      int n = (int) Math.min(chunkElems, numel - first);
+      in.readFully(offset + first * size, raw, 0, n * size);
       enc.encode(raw, n, codes);
       int packedBytes = (int) BitPacking.bytesRequired(n, bits);
       BitPacking.pack(codes, 0, n, bits, packed, 0);
-      out.write(packed, 0, packedBytes);
+      sink.accept(first, n, packed, packedBytes);
     }
     return enc.stats();
   }

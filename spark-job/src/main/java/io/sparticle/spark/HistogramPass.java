@@ -8,11 +8,13 @@ import io.sparticle.plan.CompressionPlan;
 import io.sparticle.plan.CompressionPlan.ReadSplit;
 import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlan.TensorSlice;
+import io.sparticle.plan.JobConfig;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ValueKind;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.fs.Path;
@@ -91,17 +93,28 @@ final class HistogramPass {
     return out;
   }
 
-  /** NaN or Inf in a tensor to compress is bad input: fail naming the tensor. */
-  static void checkFinite(CompressionPlan plan, Map<Integer, ValueHistogram> histograms)
+  /**
+   * Tensors to compress that hold NaN or Inf. With {@code non-finite: error} the first is bad
+   * input: fail naming it. With {@code keep-dense} they are returned, by name in source order,
+   * with the reason they stay dense.
+   */
+  static Map<String, String> checkFinite(CompressionPlan plan, Map<Integer, ValueHistogram> histograms)
       throws CheckpointFormatException {
+    Map<String, String> keepDense = new LinkedHashMap<>();
     for (Tensor t : plan.tensors()) {
       ValueHistogram h = histograms.get(t.index());
-      if (t.compressed() && h != null && h.nonFinite() > 0) {
+      if (!t.compressed() || h == null || h.nonFinite() == 0) {
+        continue;
+      }
+      String what = h.nonFinite() + " of " + t.numel() + " values are NaN or infinite";
+      if (plan.config().nonFinite() == JobConfig.NonFinite.ERROR) {
         throw new CheckpointFormatException(Reason.NON_FINITE_VALUE,
             plan.sourceFiles().get(t.file()), t.name(),
-            h.nonFinite() + " of " + t.numel() + " values are NaN or infinite; such a tensor "
-                + "cannot be clustered (keep it dense with a keep-dense rule)");
+            what + "; such a tensor cannot be clustered (keep it dense with a keep-dense rule, "
+                + "or with non-finite: keep-dense / --non-finite keep-dense)");
       }
+      keepDense.put(t.name(), what + " (non-finite: keep-dense)");
     }
+    return keepDense;
   }
 }

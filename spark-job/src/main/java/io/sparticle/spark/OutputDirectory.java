@@ -38,6 +38,33 @@ public final class OutputDirectory {
   }
 
   /**
+   * The directory {@link #prepare} made ready, and whether it created it.
+   */
+  public record Prepared(Path path, boolean created, Configuration conf) {
+    /**
+     * After a failed job: if nothing but the {@code _STARTED} marker was written, removes it, and
+     * the directory too if this job created it, so a job that failed before writing leaves
+     * nothing behind. Anything more stays, marked, for a re-run to take over. Never throws: the
+     * failure being reported matters more.
+     */
+    public void cleanUpAfterFailure() {
+      try {
+        FileSystem fs = path.getFileSystem(conf);
+        FileStatus[] entries = fs.listStatus(path);
+        if (entries.length == 1 && entries[0].getPath().getName().equals(STARTED)) {
+          fs.delete(entries[0].getPath(), false);
+          entries = fs.listStatus(path);
+        }
+        if (created && entries.length == 0) {
+          fs.delete(path, false);
+        }
+      } catch (IOException | RuntimeException e) {
+        // Leave it: without _SUCCESS no reader trusts it, and a re-run replaces it.
+      }
+    }
+  }
+
+  /**
    * Makes {@code output} an empty directory and marks it {@link #STARTED} by {@code job} (e.g.
    * "compress") of {@code input}. Refuses an output that is, contains or lies inside the input. A
    * non-empty output is refused unless
@@ -50,7 +77,7 @@ public final class OutputDirectory {
    *       be read as a result, so re-running the command replaces it without {@code --overwrite}.
    * </ul>
    */
-  public static Path prepare(String job, String output, String input, boolean overwrite,
+  public static Prepared prepare(String job, String output, String input, boolean overwrite,
       Configuration conf) throws IOException {
     Path out = new Path(output);
     FileSystem fs = out.getFileSystem(conf);
@@ -61,6 +88,7 @@ public final class OutputDirectory {
       throw new IllegalArgumentException("Output " + output + " overlaps the input " + input
           + ": choose an output directory outside the input");
     }
+    boolean created = false;
     if (fs.exists(out)) {
       FileStatus st = fs.getFileStatus(out);
       if (!st.isDirectory()) {
@@ -95,10 +123,12 @@ public final class OutputDirectory {
       }
     } else if (!fs.mkdirs(out)) {
       throw new IOException("Could not create output directory " + output);
+    } else {
+      created = true;
     }
     ObjectNode marker = JSON.createObjectNode().put("job", job).put("input", in.toString());
     writeSmall(out, STARTED, JSON.writeValueAsBytes(marker), conf);
-    return out;
+    return new Prepared(out, created, conf);
   }
 
   private static String describe(String job, Path input) {

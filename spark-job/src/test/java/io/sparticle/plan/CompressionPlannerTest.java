@@ -87,6 +87,27 @@ class CompressionPlannerTest {
   }
 
   @Test
+  void tensorsForcedDenseLeaveTheirGroupAndAreReported() throws Exception {
+    SafetensorsLayout layout = SafetensorsLayout.builder()
+        .add("model.layers.0.mlp.up_proj.weight", DType.BF16, shape(64, 64))
+        .add("model.layers.1.mlp.up_proj.weight", DType.BF16, shape(64, 64))
+        .add("lm_head.weight", DType.BF16, shape(64, 64))
+        .build();
+    CompressionPlan plan = CompressionPlanner.plan(source("model.safetensors", layout),
+        JobConfig.defaults(), java.util.Map.of("model.layers.0.mlp.up_proj.weight", "2 NaN",
+            "lm_head.weight", "1 Inf"));
+    assertEquals(List.of("model.layers.*.mlp.up_proj.weight"),
+        plan.groups().stream().map(CompressionPlan.Group::name).toList());
+    assertArrayEquals(new int[] {1}, plan.groups().get(0).tensors());
+    assertFalse(plan.tensors().get(0).compressed());
+    assertFalse(plan.tensors().get(2).compressed());
+    assertEquals(List.of("Tensor 'model.layers.0.mlp.up_proj.weight' kept dense: 2 NaN",
+        "Tensor 'lm_head.weight' kept dense: 1 Inf"), plan.warnings());
+    assertEquals(java.util.Map.of("model.layers.0.mlp.up_proj.weight", "2 NaN",
+        "lm_head.weight", "1 Inf"), plan.keptDense());
+  }
+
+  @Test
   void defaultRules() throws Exception {
     SafetensorsLayout layout = defaultsLayout();
     CompressionPlan plan = CompressionPlanner.plan(source("model.safetensors", layout),

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 
 class JobConfigTest {
   private static final String KNOWN_TOP = "bits, chunk-bytes, codebook-precision, grouping, kmeans, "
-      + "min-elements, min-rank, output-shard-bytes, rules";
+      + "min-elements, min-rank, non-finite, output-shard-bytes, rules";
 
   private static String rejects(String yaml) {
     return assertThrows(IllegalArgumentException.class, () -> JobConfig.fromYaml(yaml)).getMessage();
@@ -28,6 +28,20 @@ class JobConfigTest {
     assertEquals(42, d.seed());
     assertEquals(4, d.fitThreads());
     assertEquals(List.of(), d.rules());
+    assertEquals(JobConfig.NonFinite.ERROR, d.nonFinite());
+  }
+
+  @Test
+  void nonFinite() {
+    assertEquals(JobConfig.NonFinite.KEEP_DENSE, JobConfig.fromYaml("non-finite: keep-dense\n").nonFinite());
+    assertEquals(JobConfig.NonFinite.ERROR, JobConfig.fromYaml("non-finite: error\n").nonFinite());
+    assertEquals(JobConfig.NonFinite.KEEP_DENSE, JobConfig.NonFinite.parse("KEEP_DENSE"));
+    assertEquals("keep-dense", JobConfig.NonFinite.KEEP_DENSE.key());
+    assertEquals("Cannot set non-finite to skip: must be one of error, keep-dense",
+        rejects("non-finite: skip\n"));
+    assertEquals("Config key 'non-finite' must be a string, got true", rejects("non-finite: true\n"));
+    JobConfig k = JobConfig.defaults().withNonFinite(JobConfig.NonFinite.KEEP_DENSE);
+    assertEquals(JobConfig.NonFinite.KEEP_DENSE, k.withBits(3).withGrouping(JobConfig.Grouping.TENSOR).nonFinite());
   }
 
   @Test

@@ -2,6 +2,7 @@ package io.sparticle.spark;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sparticle.format.DType;
@@ -73,6 +74,58 @@ class FaultInjectionTest {
     List<String> left = tree(out);
     assertTrue(left.stream().noneMatch(f -> f.endsWith(".safetensors")), "no data file: " + left);
     assertTrue(left.stream().noneMatch(f -> f.endsWith("_SUCCESS")), "not complete: " + left);
+  }
+
+  @Test
+  void rerunOfTheSameJobTakesOverTheLeftoversOfAFailedRun() throws Exception {
+    Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
+    JobConfig config = JobConfig.defaults().withOutputShardBytes(300 << 10);
+    Path clean = tmp.resolve("clean");
+    Sparticle.compress(SharedSpark.get()).input(model.toString()).output(clean.toString())
+        .config(config).execute();
+
+    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
+    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
+    conf.setBoolean("fs.file.impl.disable.cache", true);
+    FailOnceLocalFileSystem.FAILURES_LEFT.set(100);
+    Path out = tmp.resolve("out");
+    org.junit.jupiter.api.Assertions.assertThrows(Exception.class, () ->
+        Sparticle.compress(SharedSpark.get()).input(model.toString()).output(out.toString())
+            .config(config).execute());
+    SharedSpark.awaitNoRunningTasks();
+    disarm();
+    assertTrue(tree(out).contains("_STARTED"), "the failed run's leftovers are marked: " + tree(out));
+    assertFalse(tree(out).contains("_SUCCESS"));
+
+    // Another job may not take them: they are not its own.
+    OutputDirectory.OutputExistsException other = org.junit.jupiter.api.Assertions.assertThrows(
+        OutputDirectory.OutputExistsException.class, () ->
+            Sparticle.decompress(SharedSpark.get()).input(clean.toString()).output(out.toString())
+                .execute());
+    assertTrue(other.getMessage().contains("holds the incomplete output of compress of file:" + model),
+        other.getMessage());
+    assertTrue(tree(out).contains("_STARTED"), "left as it was");
+
+    // The same job again: replaces them, and the result is the clean run's.
+    Sparticle.compress(SharedSpark.get()).input(model.toString()).output(out.toString())
+        .config(config).execute();
+    assertEquals(tree(clean), tree(out), "no _STARTED, nothing stray");
+    for (String f : tree(clean)) {
+      if (f.endsWith(".safetensors") || f.equals("manifest.json")) {
+        assertArrayEquals(Files.readAllBytes(clean.resolve(f)), Files.readAllBytes(out.resolve(f)), f);
+      }
+    }
+
+    // Files that are not a Sparticle run's still need --overwrite.
+    Path mine = tmp.resolve("mine");
+    Files.createDirectories(mine);
+    Files.writeString(mine.resolve("notes.txt"), "mine");
+    OutputDirectory.OutputExistsException refused = org.junit.jupiter.api.Assertions.assertThrows(
+        OutputDirectory.OutputExistsException.class, () ->
+            Sparticle.compress(SharedSpark.get()).input(model.toString()).output(mine.toString())
+                .config(config).execute());
+    assertTrue(refused.getMessage().contains("is not empty; pass --overwrite"), refused.getMessage());
+    assertEquals(List.of("notes.txt"), tree(mine));
   }
 
   static List<String> tree(Path dir) throws Exception {

@@ -61,6 +61,9 @@ class OnnxModelTest {
             .output(packed.toString()).config(JobConfig.defaults().withBits(bits)).execute();
         Manifest m = Manifest.parse("m", Files.readAllBytes(packed.resolve("manifest.json")));
         assertEquals("onnx", m.source().format());
+        // The checkpoint is exactly what compressing this model gives (codes, names, shapes).
+        assertEquals(model.toString(), VerifyJob.verify(SharedSpark.get(), packed.toString(),
+            model.toString()).against());
         Sparticle.decompress(SharedSpark.get()).input(packed.toString()).output(rebuilt.toString())
             .execute();
         Path onnx = rebuilt.resolve("all-minilm-l6-v2.onnx");

@@ -127,7 +127,11 @@ public final class OutputDirectory {
       created = true;
     }
     ObjectNode marker = JSON.createObjectNode().put("job", job).put("input", in.toString());
-    writeSmall(out, STARTED, JSON.writeValueAsBytes(marker), conf);
+    // Written in place, not through _temporary: a torn marker is merely unreadable, and then a
+    // re-run asks for --overwrite instead of taking the directory over.
+    try (java.io.OutputStream m = Storage.forWriting(out, conf).create(new Path(out, STARTED), true)) {
+      m.write(JSON.writeValueAsBytes(marker));
+    }
     return new Prepared(out, created, conf);
   }
 

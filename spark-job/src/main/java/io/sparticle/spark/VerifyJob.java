@@ -64,6 +64,7 @@ public final class VerifyJob {
     // Every tensor decodes: headers, keys, dtypes, sizes, codebooks.
     Map<String, List<DecompressJob.Item>> bySource = DecompressJob.itemsBySource(in, manifest, conf);
 
+    checkNothingUnlisted(in, manifest, conf);
     checkChecksums(jsc, in, manifest, conf, new ReadMeter(jsc));
     if (against != null) {
       compareWithInput(jsc, manifest, bySource, against, conf);
@@ -74,6 +75,37 @@ public final class VerifyJob {
     }
     return new Result(in.toString(), manifest.files().size(), bytes, manifest.tensors().size(),
         against);
+  }
+
+  /** Files a committed checkpoint holds besides the ones its manifest lists. */
+  static final java.util.Set<String> METADATA_FILES = java.util.Set.of(OutputDirectory.SUCCESS,
+      Manifest.FILE_NAME, CompressJob.REPORT_FILE, "evaluation.json");
+
+  /**
+   * Nothing in the directory but the listed files and the metadata: no second version of a part
+   * from a duplicate task attempt, no temp files, no leftovers of an earlier run.
+   */
+  static void checkNothingUnlisted(Path dir, Manifest manifest, Configuration conf)
+      throws IOException {
+    java.util.Set<String> listed = new java.util.HashSet<>(METADATA_FILES);
+    for (Manifest.FileEntry f : manifest.files()) {
+      listed.add(f.name());
+    }
+    org.apache.hadoop.fs.FileSystem fs = dir.getFileSystem(conf);
+    List<String> unlisted = new ArrayList<>();
+    for (org.apache.hadoop.fs.FileStatus st : fs.listStatus(dir)) {
+      String name = st.getPath().getName();
+      if (!listed.contains(name)) {
+        unlisted.add(st.isDirectory() ? name + "/" : name);
+      }
+    }
+    if (!unlisted.isEmpty()) {
+      java.util.Collections.sort(unlisted);
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.toString(),
+          "holds " + unlisted.size() + " file(s) the manifest does not list: "
+              + String.join(", ", unlisted.subList(0, Math.min(10, unlisted.size())))
+              + (unlisted.size() > 10 ? ", ..." : ""));
+    }
   }
 
   /** A tensor to compare: its bytes in the input, and how the checkpoint stores it. */

@@ -57,6 +57,18 @@ class VerifyTest {
   }
 
   @Test
+  void fileTheManifestDoesNotListIsCaught() throws Exception {
+    // What a duplicate task attempt or an earlier run could leave: a second version of a part.
+    Path part = part();
+    Files.copy(part, packed.resolve("part-00099-of-00099.safetensors"));
+    Files.createDirectories(packed.resolve("_temporary/0"));
+    CliTest.Run r = CliTest.run("verify", "--input", packed.toString());
+    assertEquals(3, r.code(), r.err());
+    assertTrue(r.err().contains("holds 2 file(s) the manifest does not list: "
+        + "_temporary/, part-00099-of-00099.safetensors"), r.err());
+  }
+
+  @Test
   void flippedByteIsCaughtByItsChecksum() throws Exception {
     Path part = part();
     try (RandomAccessFile f = new RandomAccessFile(part.toFile(), "rw")) {

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.sparticle.cli.SparticleCli;
 import io.sparticle.format.DType;
 import io.sparticle.spark.SharedSpark;
+import io.sparticle.spark.VerifyJob;
 import io.sparticle.synth.SyntheticCheckpoint;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -203,6 +204,7 @@ class ClusterTest {
   /** The same files as the local-mode run, byte for byte, except the timings in report.json. */
   private static void assertSameOutput(Path out) throws IOException {
     assertEquals(files(reference), files(out), "same files, nothing stray");
+    VerifyJob.verify(SharedSpark.get(), out.toString(), model.toString());
     for (String f : files(reference)) {
       if (!f.equals("report.json")) {
         assertArrayEquals(Files.readAllBytes(reference.resolve(f)), Files.readAllBytes(out.resolve(f)), f);

@@ -311,9 +311,14 @@ public record Manifest(
         String name = textField(file, null, h, "name");
         JsonNode off = h.path("offset");
         JsonNode len = h.path("length");
-        if (!off.canConvertToLong() || !len.canConvertToLong() || off.longValue() < end
-            || len.longValue() < 0) {
+        if (!off.isIntegralNumber() || !off.canConvertToLong() || !len.isIntegralNumber()
+            || !len.canConvertToLong() || off.longValue() < end || len.longValue() < 0) {
           throw bad(file, name, "ONNX hole has an invalid or overlapping range");
+        }
+        // An end past 2^63 would wrap negative and let the next hole start before this one ends.
+        if (len.longValue() > Long.MAX_VALUE - off.longValue()) {
+          throw bad(file, name, "ONNX hole at offset " + off.longValue() + " of length " + len.longValue()
+              + " ends past " + Long.MAX_VALUE);
         }
         end = off.longValue() + len.longValue();
         holes.add(new Hole(name, off.longValue(), len.longValue()));

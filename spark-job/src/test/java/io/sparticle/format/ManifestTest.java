@@ -150,6 +150,40 @@ class ManifestTest {
     rejectsText("not valid JSON: ", "{\"format\": \"sparticle\", \"format\": \"sparticle\"}");
   }
 
+  /** Makes the example an ONNX source whose model file has {@code holes}. */
+  private static void onnx(ObjectNode root, ObjectNode... holes) {
+    ObjectNode onnx = ((ObjectNode) root.get("source")).putObject("onnx");
+    onnx.put("model_file", SRC);
+    onnx.put("skeleton_file", PART);
+    onnx.putArray("holes").addAll(List.of(holes));
+  }
+
+  private static ObjectNode hole(String name, long offset, long length) {
+    ObjectNode h = MAPPER.createObjectNode();
+    h.put("name", name);
+    h.put("offset", offset);
+    h.put("length", length);
+    return h;
+  }
+
+  @Test
+  void onnxHoles() throws Exception {
+    ObjectNode root = exampleTree();
+    onnx(root, hole("w", 100, 64), hole("b", 164, 32));
+    assertEquals(List.of(new Manifest.Hole("w", 100, 64), new Manifest.Hole("b", 164, 32)),
+        Manifest.parse(FILE, MAPPER.writeValueAsBytes(root)).source().onnx().holes());
+
+    String overlap = "ONNX hole has an invalid or overlapping range";
+    rejects("b", overlap, r -> onnx(r, hole("w", 100, 64), hole("b", 163, 32)));
+    rejects("w", overlap, r -> onnx(r, hole("w", -1, 64)));
+    rejects("w", overlap, r -> onnx(r, hole("w", 100, -1)));
+    rejects("w", overlap, r -> onnx(r, hole("w", 100, 64).put("offset", 100.5)));
+    // Found writing the manifest fuzz test: the end wrapped negative past 2^63, after which a
+    // hole could start anywhere, even before the first.
+    rejects("w", "ONNX hole at offset 9223372036854775807 of length 1 ends past 9223372036854775807",
+        r -> onnx(r, hole("w", Long.MAX_VALUE, 1), hole("b", 0, 32)));
+  }
+
   @Test
   void notAnObject() {
     rejectsText("not a JSON object", "[1, 2]");

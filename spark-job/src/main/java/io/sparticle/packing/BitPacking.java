@@ -108,7 +108,7 @@ public final class BitPacking {
         numValues - done,
         bitsPerValue,
         dst,
-        dstOffset + done * bitsPerValue / 8);
+        dstOffset + (int) ((long) done * bitsPerValue / 8)); // long: done * 8 may pass 2^31
   }
 
   /**
@@ -149,7 +149,7 @@ public final class BitPacking {
     }
     unpackGeneral(
         src,
-        srcOffset + done * bitsPerValue / 8,
+        srcOffset + (int) ((long) done * bitsPerValue / 8),
         numValues - done,
         bitsPerValue,
         codes,

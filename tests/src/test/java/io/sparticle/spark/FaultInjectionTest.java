@@ -29,6 +29,15 @@ class FaultInjectionTest {
     FailOnceLocalFileSystem.FAILURES_LEFT.set(0);
   }
 
+  /** Makes the next {@code failures} part writes of the shared session fail half-way. */
+  private static void arm(int failures) {
+    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
+    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
+    conf.setBoolean("fs.file.impl.disable.cache", true);
+    FailOnceLocalFileSystem.FAILED.set(0);
+    FailOnceLocalFileSystem.FAILURES_LEFT.set(failures);
+  }
+
   @Test
   void encodeTaskFailingOnceIsRetriedAndOutputIsIdentical() throws Exception {
     Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
@@ -37,11 +46,7 @@ class FaultInjectionTest {
     Sparticle.compress(SharedSpark.get()).input(model.toString()).output(clean.toString())
         .config(config).execute();
 
-    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
-    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
-    conf.setBoolean("fs.file.impl.disable.cache", true);
-    FailOnceLocalFileSystem.FAILED.set(0);
-    FailOnceLocalFileSystem.FAILURES_LEFT.set(1);
+    arm(1);
     Path faulty = tmp.resolve("faulty");
     Sparticle.compress(SharedSpark.get()).input(model.toString()).output(faulty.toString())
         .config(config).execute();
@@ -60,11 +65,7 @@ class FaultInjectionTest {
   @Test
   void aTaskThatKeepsFailingFailsTheJobAndLeavesNoPartialFile() throws Exception {
     Path model = Checkpoints.generate(tmp.resolve("model"), DType.BF16);
-    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
-    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
-    conf.setBoolean("fs.file.impl.disable.cache", true);
-    FailOnceLocalFileSystem.FAILED.set(0);
-    FailOnceLocalFileSystem.FAILURES_LEFT.set(100);
+    arm(100);
     Path out = tmp.resolve("out");
     Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, () ->
         Sparticle.compress(SharedSpark.get()).input(model.toString()).output(out.toString()).execute());
@@ -84,10 +85,7 @@ class FaultInjectionTest {
     Sparticle.compress(SharedSpark.get()).input(model.toString()).output(clean.toString())
         .config(config).execute();
 
-    Configuration conf = SharedSpark.get().sparkContext().hadoopConfiguration();
-    conf.set("fs.file.impl", FailOnceLocalFileSystem.class.getName());
-    conf.setBoolean("fs.file.impl.disable.cache", true);
-    FailOnceLocalFileSystem.FAILURES_LEFT.set(100);
+    arm(100);
     Path out = tmp.resolve("out");
     org.junit.jupiter.api.Assertions.assertThrows(Exception.class, () ->
         Sparticle.compress(SharedSpark.get()).input(model.toString()).output(out.toString())

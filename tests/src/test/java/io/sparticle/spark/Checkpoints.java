@@ -20,8 +20,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.hadoop.conf.Configuration;
 
-/** Test helpers: generate checkpoints, read tensors back as floats, list files. */
-final class Checkpoints {
+/** Test helpers: generate checkpoints, read tensors back as floats, list and compare files. */
+public final class Checkpoints {
   private Checkpoints() {}
 
   /** The tiny preset sharded into ~256 KiB files, so every test sees a real sharded checkpoint. */
@@ -71,6 +71,28 @@ final class Checkpoints {
       return s.map(p -> p.getFileName().toString()).sorted().toList();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * {@code actual} holds the same files as {@code expected} (recursively, so a stray temp file
+   * shows) with the same bytes, except report.json, which holds timings.
+   */
+  public static void assertSameOutput(Path expected, Path actual) throws IOException {
+    List<String> files = regularFiles(expected);
+    org.junit.jupiter.api.Assertions.assertEquals(files, regularFiles(actual),
+        "same files, nothing stray in " + actual);
+    for (String f : files) {
+      if (!f.equals("report.json")) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(Files.readAllBytes(expected.resolve(f)),
+            Files.readAllBytes(actual.resolve(f)), f);
+      }
+    }
+  }
+
+  private static List<String> regularFiles(Path dir) throws IOException {
+    try (Stream<Path> s = Files.walk(dir)) {
+      return s.filter(Files::isRegularFile).map(p -> dir.relativize(p).toString()).sorted().toList();
     }
   }
 

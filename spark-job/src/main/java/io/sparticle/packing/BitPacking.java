@@ -31,9 +31,10 @@ import java.util.Objects;
  * {@code numValues} is a multiple of 8 ends on a byte boundary, so packing consecutive such
  * chunks and concatenating the bytes gives exactly the packing of the whole run.
  *
- * <p>The layout does not depend on b, so widths 9..16 ({@code short[]} codes) can be added later
- * with the same definition; today b must be between 1 and {@value #MAX_BITS_PER_VALUE}, and codes
- * are held one per byte (value = {@code b & 0xFF}).
+ * <p>The layout does not depend on b. The {@code byte[]} methods take b from 1 to
+ * {@value #MAX_BITS_PER_VALUE} with codes held one per byte (value = {@code b & 0xFF}); the
+ * {@code short[]} methods take b from 1 to {@value #MAX_WIDE_BITS_PER_VALUE} (value =
+ * {@code s & 0xFFFF}), for codebooks of up to 65,536 entries.
  *
  * <pre>{@code
  * byte[] codes = {5, 1, 7};
@@ -46,6 +47,8 @@ import java.util.Objects;
 public final class BitPacking {
   /** The widest code supported by the {@code byte[]} methods. */
   public static final int MAX_BITS_PER_VALUE = 8;
+  /** The widest code supported by the {@code short[]} methods and {@link #bytesRequired}. */
+  public static final int MAX_WIDE_BITS_PER_VALUE = 16;
 
   private BitPacking() {}
 
@@ -54,11 +57,11 @@ public final class BitPacking {
    * ceil(numValues * bitsPerValue / 8).
    *
    * @throws IllegalArgumentException if {@code numValues} is negative or {@code bitsPerValue} is
-   *     not between 1 and {@value #MAX_BITS_PER_VALUE}
+   *     not between 1 and {@value #MAX_WIDE_BITS_PER_VALUE}
    * @throws ArithmeticException if the bit count overflows a long
    */
   public static long bytesRequired(long numValues, int bitsPerValue) {
-    checkBitsPerValue("pack", bitsPerValue);
+    checkBitsPerValue("pack", bitsPerValue, MAX_WIDE_BITS_PER_VALUE);
     if (numValues < 0) {
       throw new IllegalArgumentException(
           "Cannot pack " + numValues + " values: numValues must not be negative");
@@ -79,6 +82,7 @@ public final class BitPacking {
    */
   public static void pack(
       byte[] codes, int codesOffset, int numValues, int bitsPerValue, byte[] dst, int dstOffset) {
+    checkBitsPerValue("pack", bitsPerValue);
     int numBytes = (int) bytesRequired(numValues, bitsPerValue);
     Objects.checkFromIndexSize(codesOffset, numValues, codes.length);
     Objects.checkFromIndexSize(dstOffset, numBytes, dst.length);
@@ -156,15 +160,79 @@ public final class BitPacking {
         codesOffset + done);
   }
 
+  /**
+   * As {@link #pack(byte[], int, int, int, byte[], int)} for codes of 1 to
+   * {@value #MAX_WIDE_BITS_PER_VALUE} bits held in shorts (value = {@code s & 0xFFFF}).
+   */
+  public static void pack(
+      short[] codes, int codesOffset, int numValues, int bitsPerValue, byte[] dst, int dstOffset) {
+    int numBytes = (int) bytesRequired(numValues, bitsPerValue);
+    Objects.checkFromIndexSize(codesOffset, numValues, codes.length);
+    Objects.checkFromIndexSize(dstOffset, numBytes, dst.length);
+    long acc = 0;
+    int accBits = 0;
+    int d = dstOffset;
+    for (int i = codesOffset, end = codesOffset + numValues; i < end; i++) {
+      int v = codes[i] & 0xFFFF;
+      if ((v >>> bitsPerValue) != 0) {
+        throw new IllegalArgumentException("Cannot pack value " + v + " at index "
+            + (i - codesOffset) + ": does not fit in bitsPerValue " + bitsPerValue);
+      }
+      acc |= (long) v << accBits;
+      accBits += bitsPerValue;
+      while (accBits >= 8) {
+        dst[d++] = (byte) acc;
+        acc >>>= 8;
+        accBits -= 8;
+      }
+    }
+    if (accBits > 0) {
+      dst[d] = (byte) acc;
+    }
+  }
+
+  /**
+   * As {@link #unpack(byte[], int, int, int, byte[], int)} for codes of 1 to
+   * {@value #MAX_WIDE_BITS_PER_VALUE} bits, into shorts.
+   */
+  public static void unpack(
+      byte[] src, int srcOffset, int numValues, int bitsPerValue, short[] codes, int codesOffset) {
+    checkBitsPerValue("unpack", bitsPerValue, MAX_WIDE_BITS_PER_VALUE);
+    if (numValues < 0) {
+      throw new IllegalArgumentException(
+          "Cannot unpack " + numValues + " values: numValues must not be negative");
+    }
+    int numBytes = (int) bytesRequired(numValues, bitsPerValue);
+    Objects.checkFromIndexSize(srcOffset, numBytes, src.length);
+    Objects.checkFromIndexSize(codesOffset, numValues, codes.length);
+    long mask = (1L << bitsPerValue) - 1;
+    long acc = 0;
+    int accBits = 0;
+    int s = srcOffset;
+    for (int i = codesOffset, end = codesOffset + numValues; i < end; i++) {
+      while (accBits < bitsPerValue) {
+        acc |= (long) (src[s++] & 0xFF) << accBits;
+        accBits += 8;
+      }
+      codes[i] = (short) (acc & mask);
+      acc >>>= bitsPerValue;
+      accBits -= bitsPerValue;
+    }
+  }
+
   private static void checkBitsPerValue(String verb, int bitsPerValue) {
-    if (bitsPerValue < 1 || bitsPerValue > MAX_BITS_PER_VALUE) {
+    checkBitsPerValue(verb, bitsPerValue, MAX_BITS_PER_VALUE);
+  }
+
+  private static void checkBitsPerValue(String verb, int bitsPerValue, int max) {
+    if (bitsPerValue < 1 || bitsPerValue > max) {
       throw new IllegalArgumentException(
           "Cannot "
               + verb
               + " with bitsPerValue "
               + bitsPerValue
               + ": must be between 1 and "
-              + MAX_BITS_PER_VALUE);
+              + max);
     }
   }
 

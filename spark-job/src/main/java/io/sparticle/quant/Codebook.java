@@ -145,7 +145,7 @@ public final class Codebook implements Serializable {
    * @throws IllegalArgumentException if a centroid overflows the precision (|x| >= 65520 for F16)
    */
   public Codebook roundTo(CodebookPrecision precision) {
-    if (precision == CodebookPrecision.F32) {
+    if (precision.equals(CodebookPrecision.F32)) {
       return this;
     }
     float[] rounded = new float[centroids.length];

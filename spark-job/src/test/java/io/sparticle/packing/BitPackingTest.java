@@ -74,10 +74,16 @@ class BitPackingTest {
   @Test
   void rejectsWidthsOutside1To8() {
     IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> BitPacking.bytesRequired(10, 12));
+        assertThrows(IllegalArgumentException.class, () -> BitPacking.bytesRequired(10, 17));
+    assertEquals("Cannot pack with bitsPerValue 17: must be between 1 and 16", e.getMessage());
+    assertEquals(15, BitPacking.bytesRequired(10, 12)); // bytesRequired takes 1..16
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> BitPacking.pack(new byte[1], 0, 1, 12, new byte[2], 0));
     assertEquals("Cannot pack with bitsPerValue 12: must be between 1 and 8", e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> BitPacking.bytesRequired(10, 0));
-    assertEquals("Cannot pack with bitsPerValue 0: must be between 1 and 8", e.getMessage());
+    assertEquals("Cannot pack with bitsPerValue 0: must be between 1 and 16", e.getMessage());
     e =
         assertThrows(
             IllegalArgumentException.class,
@@ -247,5 +253,138 @@ class BitPackingTest {
       BitPacking.unpack(packed, 0, n, b, back, 0);
       assertArrayEquals(codes, back, "b=" + b);
     }
+  }
+
+  // ---- short[] codes, widths 1..16 ----
+
+  @Test
+  void workedExampleThroughShorts() {
+    byte[] packed = new byte[2];
+    BitPacking.pack(new short[] {5, 1, 7}, 0, 3, 3, packed, 0);
+    assertArrayEquals(new byte[] {(byte) 0xCD, 0x01}, packed);
+    short[] back = new short[3];
+    BitPacking.unpack(packed, 0, 3, 3, back, 0);
+    assertArrayEquals(new short[] {5, 1, 7}, back);
+  }
+
+  @Test
+  void twelveAndSixteenBitsByHand() {
+    // 0xABC | 0x123 << 12 = 0x123ABC -> BC 3A 12
+    byte[] out = new byte[3];
+    BitPacking.pack(new short[] {0xABC, 0x123}, 0, 2, 12, out, 0);
+    assertArrayEquals(new byte[] {(byte) 0xBC, 0x3A, 0x12}, out);
+    out = new byte[4];
+    BitPacking.pack(new short[] {(short) 0xFFEE, 0x0102}, 0, 2, 16, out, 0);
+    assertArrayEquals(new byte[] {(byte) 0xEE, (byte) 0xFF, 0x02, 0x01}, out);
+    short[] back = new short[2];
+    BitPacking.unpack(out, 0, 2, 16, back, 0);
+    assertEquals(0xFFEE, back[0] & 0xFFFF);
+    assertEquals(0x0102, back[1]);
+  }
+
+  @Test
+  void shortPathGivesTheByteBytesForWidths1To8() {
+    SplittableRandom random = new SplittableRandom(11);
+    for (int b = 1; b <= 8; b++) {
+      for (int n : new int[] {0, 1, 3, 7, 8, 9, 63, 257}) {
+        byte[] codes = randomCodes(random, n, b);
+        short[] wide = new short[n];
+        for (int i = 0; i < n; i++) {
+          wide[i] = (short) (codes[i] & 0xFF);
+        }
+        int numBytes = (int) BitPacking.bytesRequired(n, b);
+        byte[] viaBytes = new byte[numBytes];
+        byte[] viaShorts = new byte[numBytes];
+        BitPacking.pack(codes, 0, n, b, viaBytes, 0);
+        BitPacking.pack(wide, 0, n, b, viaShorts, 0);
+        assertArrayEquals(viaBytes, viaShorts, "b=" + b + " n=" + n);
+      }
+    }
+  }
+
+  /** The layout spec, bit by bit, for codes of up to 16 bits. */
+  private static byte[] referencePackWide(short[] codes, int numValues, int b) {
+    byte[] out = new byte[(int) BitPacking.bytesRequired(numValues, b)];
+    for (int i = 0; i < numValues; i++) {
+      for (int k = 0; k < b; k++) {
+        if ((((codes[i] & 0xFFFF) >>> k) & 1) != 0) {
+          int j = i * b + k;
+          out[j / 8] |= (byte) (1 << (j % 8));
+        }
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void everyWideWidthRoundTripsAndMatchesTheSpec() {
+    SplittableRandom random = new SplittableRandom(16);
+    for (int b = 1; b <= 16; b++) {
+      for (int t = 0; t < 40; t++) {
+        int n = 1 + 2 * random.nextInt(600); // odd counts
+        short[] codes = new short[n];
+        for (int i = 0; i < n; i++) {
+          codes[i] = (short) random.nextInt(1 << b);
+        }
+        codes[random.nextInt(n)] = (short) ((1 << b) - 1); // the largest code appears
+        int codesOffset = random.nextInt(4);
+        int dstOffset = random.nextInt(4);
+        short[] shifted = new short[codesOffset + n + 2];
+        System.arraycopy(codes, 0, shifted, codesOffset, n);
+        int numBytes = (int) BitPacking.bytesRequired(n, b);
+        assertEquals(((long) n * b + 7) / 8, numBytes);
+        byte[] dst = new byte[dstOffset + numBytes + 2];
+        BitPacking.pack(shifted, codesOffset, n, b, dst, dstOffset);
+        assertArrayEquals(referencePackWide(codes, n, b),
+            Arrays.copyOfRange(dst, dstOffset, dstOffset + numBytes), "b=" + b + " n=" + n);
+        assertEquals(0, dst[dstOffset + numBytes]); // nothing written past the end
+        short[] back = new short[codesOffset + n];
+        BitPacking.unpack(dst, dstOffset, n, b, back, codesOffset);
+        assertArrayEquals(codes, Arrays.copyOfRange(back, codesOffset, codesOffset + n),
+            "b=" + b + " n=" + n);
+      }
+    }
+  }
+
+  @Test
+  void wideCodeThatDoesNotFitIsRejectedByIndex() {
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> BitPacking.pack(new short[] {9, 1, 1024, 3}, 1, 3, 10, new byte[4], 0));
+    assertEquals(
+        "Cannot pack value 1024 at index 1: does not fit in bitsPerValue 10", e.getMessage());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> BitPacking.pack(new short[] {0, (short) 0x8000}, 0, 2, 15, new byte[4], 0));
+    assertEquals(
+        "Cannot pack value 32768 at index 1: does not fit in bitsPerValue 15", e.getMessage());
+  }
+
+  @Test
+  void wideWidths0And17AreRejected() {
+    for (int b : new int[] {0, 17}) {
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> BitPacking.pack(new short[1], 0, 1, b, new byte[4], 0));
+      assertEquals("Cannot pack with bitsPerValue " + b + ": must be between 1 and 16",
+          e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> BitPacking.unpack(new byte[4], 0, 1, b, new short[1], 0));
+      assertEquals("Cannot unpack with bitsPerValue " + b + ": must be between 1 and 16",
+          e.getMessage());
+    }
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> BitPacking.unpack(new byte[4], 0, -1, 9, new short[1], 0));
+    assertEquals("Cannot unpack -1 values: numValues must not be negative", e.getMessage());
+    assertThrows(
+        IndexOutOfBoundsException.class,
+        () -> BitPacking.unpack(new byte[2], 0, 2, 9, new short[2], 0));
   }
 }

@@ -6,7 +6,8 @@ import io.sparticle.plan.CompressionPlanner;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.plan.SourceCheckpoint;
 import io.sparticle.spark.CheckpointLocator;
-import io.sparticle.spark.DecompressJob;
+import io.sparticle.format.CompressedCheckpoint;
+import io.sparticle.io.HadoopDirectory;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -47,14 +48,23 @@ final class InspectCommand implements Callable<Integer> {
   }
 
   private void inspectCompressed(Configuration conf) throws Exception {
-    Manifest m = DecompressJob.readManifest(input, conf);
+    Manifest m = CompressedCheckpoint.open(HadoopDirectory.of(input, conf)).manifest();
     System.out.printf(Locale.ROOT, "Compressed checkpoint %s (format version %d, %s)%n", input,
         m.formatVersion(), m.createdBy());
+    System.out.printf(Locale.ROOT, "%-4s %-40s %-32s %s%n", "", "group", "method", "tensors");
+    for (int g = 0; g < m.groups().size(); g++) {
+      Manifest.GroupEntry ge = m.groups().get(g);
+      int n = 0;
+      for (Manifest.TensorEntry t : m.tensors()) {
+        n += t.group() == g ? 1 : 0;
+      }
+      System.out.printf(Locale.ROOT, "%-4d %-40s %-32s %d%n", g, ge.name(), ge.spec().describe(), n);
+    }
     System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %-9s %s%n", "tensor", "dtype", "shape", "encoding", "group/bits");
     long params = 0;
     long compressed = 0;
     for (Manifest.TensorEntry t : m.tensors()) {
-      boolean c = Manifest.ENCODING_CODEBOOK.equals(t.encoding());
+      boolean c = !t.dense();
       System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %-9s %s%n", t.name(), t.dtype(),
           Arrays.toString(t.shape()), t.encoding(),
           c ? m.groups().get(t.group()).name() + " @" + t.bits() : "");
@@ -89,8 +99,9 @@ final class InspectCommand implements Callable<Integer> {
     long out = 0;
     for (CompressionPlan.Tensor t : plan.tensors()) {
       System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %s%n", t.name(), t.dtype(), Arrays.toString(t.shape()),
-          t.compressed() ? "group " + plan.groups().get(t.group()).name() + " @" + t.bits() + " bits" : "dense");
-      out += t.outputBytes();
+          t.compressed() ? "group " + plan.groups().get(t.group()).name() + " "
+              + plan.spec(t).describe() : "dense");
+      out += t.outputBytes() + (t.compressed() ? plan.paramBytes(t) : 0);
     }
     for (String w : plan.warnings()) {
       System.out.println("warning: " + w);

@@ -3,7 +3,6 @@ package io.sparticle.cli;
 import io.sparticle.format.DType;
 import io.sparticle.format.ShardIndex;
 import io.sparticle.plan.JobConfig;
-import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.spark.CompressReport;
 import io.sparticle.spark.DecompressJob;
 import io.sparticle.spark.Sparticle;
@@ -139,8 +138,28 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--bits", description = "Default code width 1..8 (default 4; overrides the config's bits)")
     Integer bits;
 
-    @Option(names = "--codebook-precision", description = "F32 (default), F16 or BF16")
+    @Option(names = "--codebook-precision", paramLabel = "F32|F16|BF16|step:Q",
+        description = "How centroids are stored: F32 (default), F16, BF16, or step:Q (integer "
+            + "multiples of Q, 16-bit); overrides the config's")
     String codebookPrecision;
+
+    @Option(names = "--method", paramLabel = "kmeans|uniform",
+        description = "Method for tensors no rule gives one: kmeans (default) or uniform "
+            + "(integers with a zero point); overrides the config's")
+    String method;
+
+    @Option(names = "--scope", paramLabel = "SCOPE",
+        description = "Which weights share parameters: kmeans group (default) or channel; "
+            + "uniform tensor, channel or block (default)")
+    String scope;
+
+    @Option(names = "--block-size", paramLabel = "G",
+        description = "Weights per block for scope block (default 64)")
+    Integer blockSize;
+
+    @Option(names = "--scale-precision", paramLabel = "F16|F32",
+        description = "How uniform scales are stored (default F16)")
+    String scalePrecision;
 
     @Option(names = "--non-finite", paramLabel = "error|keep-dense",
         description = "A tensor to compress with NaN or Inf weights: error (default; exit 3 naming it) "
@@ -158,23 +177,17 @@ public final class SparticleCli implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-      JobConfig cfg = config == null ? JobConfig.defaults()
-          : JobConfig.fromYaml(readText(config, runtime.hadoopConf()));
-      if (bits != null) {
-        cfg = cfg.withBits(bits);
-      }
-      if (codebookPrecision != null) {
-        try {
-          cfg = cfg.withCodebookPrecision(
-              CodebookPrecision.valueOf(codebookPrecision.toUpperCase(Locale.ROOT)));
-        } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException("Cannot set codebook-precision to " + codebookPrecision
-              + ": must be one of F32, F16, BF16");
-        }
-      }
-      if (nonFinite != null) {
-        cfg = cfg.withNonFinite(JobConfig.NonFinite.parse(nonFinite));
-      }
+      // Flags are config keys: one key table (JobConfig) checks them as it checks the YAML.
+      java.util.Map<String, String> options = new java.util.LinkedHashMap<>();
+      putIf(options, "bits", bits);
+      putIf(options, "codebook-precision", codebookPrecision);
+      putIf(options, "method", method);
+      putIf(options, "scope", scope);
+      putIf(options, "block-size", blockSize);
+      putIf(options, "scale-precision", scalePrecision);
+      putIf(options, "non-finite", nonFinite);
+      JobConfig cfg = JobConfig.fromYaml(
+          config == null ? null : readText(config, runtime.hadoopConf()), options);
       SparkSession session = runtime.session("sparticle compress");
       CompressReport report = Sparticle.compress(session).input(input).output(output).config(cfg)
           .overwrite(overwrite).execute();
@@ -183,6 +196,15 @@ public final class SparticleCli implements Callable<Integer> {
         System.out.print(new String(report.toJson(), StandardCharsets.UTF_8));
       }
       return 0;
+    }
+  }
+
+  /** Adds a flag's value as text under its config key when the flag was given. */
+  static void putIf(java.util.Map<String, String> options, String key, Object value) {
+    if (value != null) {
+      // Quoted where YAML would read it as something else (e.g. "on" as a boolean).
+      String v = value.toString();
+      options.put(key, value instanceof Number ? v : "'" + v.replace("'", "''") + "'");
     }
   }
 
@@ -392,7 +414,8 @@ public final class SparticleCli implements Callable<Integer> {
       Integer bits = null;
       java.nio.file.Path scratch = null;
       if (checkpoint) {
-        io.sparticle.format.Manifest m = DecompressJob.readManifest(compressed, conf);
+        io.sparticle.format.Manifest m = io.sparticle.format.CompressedCheckpoint.open(
+            io.sparticle.io.HadoopDirectory.of(compressed, conf)).manifest();
         if (m.source().onnx() == null) {
           throw new IllegalArgumentException(compressed + " was not compressed from an ONNX model");
         }

@@ -57,6 +57,16 @@ public enum DType {
     return this == F32 || this == F16 || this == BF16;
   }
 
+  /** The value kind the kernels use for a compressible float dtype. */
+  public io.sparticle.quant.ValueKind valueKind() {
+    return switch (this) {
+      case F16 -> io.sparticle.quant.ValueKind.F16;
+      case BF16 -> io.sparticle.quant.ValueKind.BF16;
+      case F32 -> io.sparticle.quant.ValueKind.F32;
+      default -> throw new IllegalArgumentException(this + " tensors are not compressed");
+    };
+  }
+
   /** The dtype named exactly {@code name} (case-sensitive, as in safetensors JSON), if any. */
   public static Optional<DType> fromName(String name) {
     return Optional.ofNullable(BY_NAME.get(name));

@@ -7,6 +7,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.EncodingSpec.Scope;
+import io.sparticle.quant.EncodingSpec.ScalePrecision;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -49,12 +54,16 @@ public record Manifest(
    */
   public static final long MAX_BYTES = 256L << 20;
   public static final String FORMAT = "sparticle";
-  public static final int FORMAT_VERSION = 1;
+  /** The version this writer writes; readers accept 1 and 2. */
+  public static final int FORMAT_VERSION = 2;
   /** Features this reader understands; none exist yet. */
   public static final Set<String> KNOWN_FEATURES = Set.of();
 
   public static final String ENCODING_DENSE = "dense";
+  /** Version 1's encoding: codes into the group's shared codebook. */
   public static final String ENCODING_CODEBOOK = "codebook";
+  /** Version 2's encoding of every non-dense tensor: codes, decoded by the group's method. */
+  public static final String ENCODING_CODES = "codes";
   public static final String METHOD_KMEANS = "kmeans";
   public static final String PACKING_LSB = "lsb";
 
@@ -115,28 +124,73 @@ public record Manifest(
   }
 
   /**
-   * A codebook group.
+   * A group: tensors encoded the same way.
    *
-   * @param codebook name of the codebook tensor in {@link #codebooksFile()}: shape [k] (or [k, dim])
+   * @param spec the method and all of its parameters
+   * @param codebook name of the shared codebook tensor in {@link #codebooksFile()} (shape [k]),
+   *     or null when the group has none (per-channel codebooks, uniform)
    */
-  public record GroupEntry(
-      String name, String method, int bits, int k, int dim, String codebookPrecision,
-      String codebook, boolean perTensorScale) {}
+  public record GroupEntry(String name, EncodingSpec spec, String codebook) {
+    /** A version-1 group: kmeans with one shared codebook. */
+    public GroupEntry(String name, String method, int bits, int k, int dim,
+        String codebookPrecision, String codebook, boolean perTensorScale) {
+      this(name, EncodingSpec.kmeansGroup(bits, CodebookPrecision.parse(codebookPrecision),
+          perTensorScale), codebook);
+    }
+
+    public int bits() {
+      return spec.bits();
+    }
+
+    public int k() {
+      return spec.k();
+    }
+
+    public String method() {
+      return spec.method().key();
+    }
+
+    public boolean perTensorScale() {
+      return spec.perTensorScale();
+    }
+
+    public CodebookPrecision codebookPrecision() {
+      return spec.codebookPrecision();
+    }
+  }
 
   /**
    * One tensor of the original checkpoint.
    *
-   * @param encoding {@code dense} (bytes stored unchanged) or {@code codebook}
+   * @param encoding {@code dense} (bytes stored unchanged), {@code codebook} (version 1) or
+   *     {@code codes} (version 2)
    * @param group index into groups, -1 when dense
-   * @param scale per-tensor scale (1.0 unless the group uses per-tensor scales)
-   * @param file the data file that holds it; {@code key} is its name inside that file
+   * @param scale per-tensor scale (1.0 unless the group is kmeans with per-tensor scales)
+   * @param file the data file that holds it; {@code key} is its packed codes' (or dense bytes')
+   *     name inside that file
+   * @param axis the channel axis of a channel-scope group (0 or rank - 1), else -1
+   * @param codebookKey per-channel codebooks [units, k] in {@code file}, or null
+   * @param scaleKey uniform scales [units] in {@code file}, or null
+   * @param zeroKey uniform zero points [units] (U8) in {@code file}, or null
    */
   public record TensorEntry(
       String name, String dtype, long[] shape, String sourceFile, String encoding, int group,
-      int bits, float scale, String packing, String file, String key) {
+      int bits, float scale, String packing, String file, String key, int axis,
+      String codebookKey, String scaleKey, String zeroKey) {
+
+    /** A dense or version-1 codebook tensor. */
+    public TensorEntry(String name, String dtype, long[] shape, String sourceFile, String encoding,
+        int group, int bits, float scale, String packing, String file, String key) {
+      this(name, dtype, shape, sourceFile, encoding, group, bits, scale, packing, file, key, -1,
+          null, null, null);
+    }
 
     public long numel() {
       return TensorInfo.numel(shape);
+    }
+
+    public boolean dense() {
+      return ENCODING_DENSE.equals(encoding);
     }
 
     @Override
@@ -145,7 +199,10 @@ public record Manifest(
           && Arrays.equals(shape, t.shape) && sourceFile.equals(t.sourceFile)
           && encoding.equals(t.encoding) && group == t.group && bits == t.bits
           && Float.compare(scale, t.scale) == 0 && java.util.Objects.equals(packing, t.packing)
-          && file.equals(t.file) && key.equals(t.key);
+          && file.equals(t.file) && key.equals(t.key) && axis == t.axis
+          && java.util.Objects.equals(codebookKey, t.codebookKey)
+          && java.util.Objects.equals(scaleKey, t.scaleKey)
+          && java.util.Objects.equals(zeroKey, t.zeroKey);
     }
 
     @Override
@@ -200,15 +257,31 @@ public record Manifest(
     writeFiles(root.putArray("files"), files);
     ArrayNode gs = root.putArray("groups");
     for (GroupEntry g : groups) {
+      EncodingSpec spec = g.spec();
       ObjectNode o = gs.addObject();
       o.put("name", g.name());
-      o.put("method", g.method());
-      o.put("bits", g.bits());
-      o.put("k", g.k());
-      o.put("dim", g.dim());
-      o.put("codebook_precision", g.codebookPrecision());
-      o.put("codebook", g.codebook());
-      o.put("per_tensor_scale", g.perTensorScale());
+      o.put("method", spec.method().key());
+      o.put("bits", spec.bits());
+      o.put("k", spec.k());
+      o.put("dim", 1);
+      if (formatVersion >= 2) {
+        o.put("scope", spec.scope().key());
+        if (spec.scope() == Scope.BLOCK) {
+          o.put("block_size", spec.blockSize());
+        }
+      }
+      if (spec.method() == Method.KMEANS) {
+        o.put("codebook_precision", spec.codebookPrecision().kind());
+        if (spec.codebookPrecision().isStep()) {
+          o.put("codebook_step", spec.codebookPrecision().step());
+        }
+        if (g.codebook() != null) {
+          o.put("codebook", g.codebook());
+        }
+        o.put("per_tensor_scale", spec.perTensorScale());
+      } else {
+        o.put("scale_precision", spec.scalePrecision().name());
+      }
     }
     ArrayNode ts = root.putArray("tensors");
     for (TensorEntry t : tensors) {
@@ -221,14 +294,28 @@ public record Manifest(
       }
       o.put("source_file", t.sourceFile());
       o.put("encoding", t.encoding());
-      if (ENCODING_CODEBOOK.equals(t.encoding())) {
+      if (!t.dense()) {
         o.put("group", t.group());
         o.put("bits", t.bits());
-        o.put("scale", t.scale());
+        if (formatVersion < 2 || groups.get(t.group()).spec().sharedCodebook()) {
+          o.put("scale", t.scale());
+        }
         o.put("packing", t.packing());
+        if (t.axis() >= 0) {
+          o.put("axis", t.axis());
+        }
       }
       o.put("file", t.file());
       o.put("key", t.key());
+      if (t.codebookKey() != null) {
+        o.put("codebook_key", t.codebookKey());
+      }
+      if (t.scaleKey() != null) {
+        o.put("scale_key", t.scaleKey());
+      }
+      if (t.zeroKey() != null) {
+        o.put("zero_key", t.zeroKey());
+      }
     }
     try {
       return (MAPPER.writeValueAsString(root) + "\n").getBytes(StandardCharsets.UTF_8);
@@ -345,21 +432,7 @@ public record Manifest(
 
     List<GroupEntry> groups = new ArrayList<>();
     for (JsonNode g : array(file, root, "groups")) {
-      String name = textField(file, null, g, "name");
-      int bits = intField(file, null, g, "bits");
-      int k = intField(file, null, g, "k");
-      int dim = intField(file, null, g, "dim");
-      String method = textField(file, null, g, "method");
-      if (!METHOD_KMEANS.equals(method)) {
-        throw bad(file, null, "group '" + name + "' has unknown method '" + method + "'");
-      }
-      if (bits < 1 || bits > 8 || k != (1 << bits) || dim != 1) {
-        throw bad(file, null, "group '" + name + "' has bits " + bits + ", k " + k + ", dim " + dim
-            + ": format version 1 has bits 1..8, k = 2^bits, dim 1");
-      }
-      groups.add(new GroupEntry(name, method, bits, k, dim,
-          textField(file, null, g, "codebook_precision"), textField(file, null, g, "codebook"),
-          g.path("per_tensor_scale").asBoolean(false)));
+      groups.add(parseGroup(file, g, version));
     }
 
     if (root.path("tensors").size() > SafetensorsReader.MAX_TENSORS) {
@@ -398,26 +471,52 @@ public record Manifest(
       int bits = 0;
       float scale = 1f;
       String packing = null;
-      if (ENCODING_CODEBOOK.equals(encoding)) {
+      int axis = -1;
+      String codebookKey = null;
+      String scaleKey = null;
+      String zeroKey = null;
+      boolean v1Codebook = ENCODING_CODEBOOK.equals(encoding);
+      if (v1Codebook || (version >= 2 && ENCODING_CODES.equals(encoding))) {
         group = intField(file, name, t, "group");
         bits = intField(file, name, t, "bits");
         if (group < 0 || group >= groups.size() || groups.get(group).bits() != bits) {
           throw bad(file, name, "group " + group + " with bits " + bits + " does not match the manifest's groups");
         }
+        EncodingSpec spec = groups.get(group).spec();
+        if (v1Codebook && !spec.sharedCodebook()) {
+          throw bad(file, name, "encoding 'codebook' needs a kmeans group with a shared codebook");
+        }
         if (!DType.fromName(dtype).get().isCompressibleFloat()) {
-          throw bad(file, name, "encoding 'codebook' needs dtype F32, F16 or BF16, not " + dtype);
+          throw bad(file, name, "encoding '" + encoding + "' needs dtype F32, F16 or BF16, not " + dtype);
         }
-        JsonNode s = t.path("scale");
-        if (!s.isNumber() || !Float.isFinite(s.floatValue()) || s.floatValue() <= 0) {
-          throw bad(file, name, "'scale' must be a positive finite number");
+        if (spec.sharedCodebook()) {
+          JsonNode s = t.path("scale");
+          if (!s.isNumber() || !Float.isFinite(s.floatValue()) || s.floatValue() <= 0) {
+            throw bad(file, name, "'scale' must be a positive finite number");
+          }
+          scale = s.floatValue();
         }
-        scale = s.floatValue();
         packing = textField(file, name, t, "packing");
         if (!PACKING_LSB.equals(packing)) {
           throw bad(file, name, "unknown packing '" + packing + "'");
         }
+        if (spec.scope() == Scope.CHANNEL) {
+          axis = intField(file, name, t, "axis");
+          if (shape.length >= 2 && axis != 0 && axis != shape.length - 1) {
+            throw bad(file, name, "channel axis " + axis + " of a rank-" + shape.length
+                + " tensor must be 0 or " + (shape.length - 1));
+          }
+        }
+        if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
+          codebookKey = textField(file, name, t, "codebook_key");
+        }
+        if (spec.method() == Method.UNIFORM) {
+          scaleKey = textField(file, name, t, "scale_key");
+          zeroKey = textField(file, name, t, "zero_key");
+        }
       } else if (!ENCODING_DENSE.equals(encoding)) {
-        throw bad(file, name, "unknown encoding '" + encoding + "'");
+        throw bad(file, name, "unknown encoding '" + encoding + "'"
+            + (version < 2 ? "" : "; this reader knows dense and codes"));
       }
       try {
         Math.multiplyExact(TensorInfo.numel(shape), DType.fromName(dtype).get().byteSize());
@@ -428,8 +527,8 @@ public record Manifest(
       if (!srcNames.contains(sourceFile)) {
         throw bad(file, name, "source_file '" + sourceFile + "' is not among the source files");
       }
-      tensors.add(new TensorEntry(name, dtype, shape, sourceFile,
-          encoding, group, bits, scale, packing, dataFile, textField(file, name, t, "key")));
+      tensors.add(new TensorEntry(name, dtype, shape, sourceFile, encoding, group, bits, scale,
+          packing, dataFile, textField(file, name, t, "key"), axis, codebookKey, scaleKey, zeroKey));
     }
     if (onnx != null) {
       if (!fileNames.contains(onnx.skeletonFile())) {
@@ -443,6 +542,85 @@ public record Manifest(
     }
     return new Manifest(version, features, root.path("created_by").asText(""), source, codebooks,
         files, groups, tensors);
+  }
+
+  /** A group entry; version 1 knows kmeans with a shared codebook only. */
+  private static GroupEntry parseGroup(String file, JsonNode g, int version)
+      throws CheckpointFormatException {
+    String name = textField(file, null, g, "name");
+    int bits = intField(file, null, g, "bits");
+    int k = intField(file, null, g, "k");
+    int dim = intField(file, null, g, "dim");
+    String methodName = textField(file, null, g, "method");
+    Method method = null;
+    for (Method m : Method.values()) {
+      if (m.key().equals(methodName)) {
+        method = m;
+      }
+    }
+    if (method == null || (version < 2 && method != Method.KMEANS)) {
+      throw bad(file, null, "group '" + name + "' uses method '" + methodName
+          + "' that this reader does not know (it knows " + (version < 2 ? "kmeans" : "kmeans, uniform")
+          + " in format version " + version + "); use a newer Sparticle");
+    }
+    if (bits < 1 || bits > 8 || k != (1 << bits) || dim != 1) {
+      throw bad(file, null, "group '" + name + "' has bits " + bits + ", k " + k + ", dim " + dim
+          + ": format version " + version + " has bits 1..8, k = 2^bits, dim 1");
+    }
+    Scope scope = Scope.GROUP;
+    int blockSize = 0;
+    if (version >= 2) {
+      String scopeName = textField(file, null, g, "scope");
+      scope = null;
+      for (Scope s : Scope.values()) {
+        if (s.key().equals(scopeName)) {
+          scope = s;
+        }
+      }
+      if (scope == null) {
+        throw bad(file, null, "group '" + name + "' has scope '" + scopeName
+            + "' that this reader does not know (it knows group, tensor, channel, block); use a newer Sparticle");
+      }
+      if (scope == Scope.BLOCK) {
+        blockSize = intField(file, null, g, "block_size");
+      }
+    }
+    CodebookPrecision precision = CodebookPrecision.F32;
+    ScalePrecision scalePrecision = ScalePrecision.F16;
+    boolean perTensorScale = false;
+    String codebook = null;
+    try {
+      if (method == Method.KMEANS) {
+        String p = textField(file, null, g, "codebook_precision");
+        if (p.equals("step") && version >= 2) {
+          JsonNode q = g.path("codebook_step");
+          if (!q.isNumber()) {
+            throw bad(file, null, "group '" + name + "': 'codebook_step' must be a number");
+          }
+          precision = CodebookPrecision.step(q.floatValue());
+        } else if (p.equals("F32") || p.equals("F16") || p.equals("BF16")) {
+          precision = CodebookPrecision.parse(p);
+        } else {
+          throw bad(file, null, "group '" + name + "' has codebook_precision '" + p
+              + "' that this reader does not know; use a newer Sparticle");
+        }
+        perTensorScale = g.path("per_tensor_scale").asBoolean(false);
+        if (scope == Scope.GROUP) {
+          codebook = textField(file, null, g, "codebook");
+        }
+      } else {
+        String p = textField(file, null, g, "scale_precision");
+        if (!p.equals("F16") && !p.equals("F32")) {
+          throw bad(file, null, "group '" + name + "' has scale_precision '" + p
+              + "' that this reader does not know; use a newer Sparticle");
+        }
+        scalePrecision = ScalePrecision.valueOf(p);
+      }
+      return new GroupEntry(name, new EncodingSpec(method, bits, scope, blockSize, precision,
+          scalePrecision, perTensorScale), codebook);
+    } catch (IllegalArgumentException e) {
+      throw bad(file, null, "group '" + name + "': " + e.getMessage());
+    }
   }
 
   private static List<FileEntry> readFiles(String file, JsonNode parent)

@@ -2,7 +2,11 @@ package io.sparticle.plan;
 
 import io.sparticle.format.DType;
 import io.sparticle.format.SafetensorsLayout;
+import io.sparticle.format.StoredTensor;
 import io.sparticle.packing.BitPacking;
+import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.UnitLayout;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
@@ -45,16 +49,23 @@ public record CompressionPlan(
    *
    * @param offset absolute byte offset of the tensor's data in its source file
    * @param group index into {@link #groups()}, or -1 when the tensor is kept dense
+   * @param axis the output-channel axis: 0 for safetensors ([out, in]), the last for ONNX
+   *     ([in, out]); used by channel scopes
    */
   public record Tensor(
       int index, String name, int file, DType dtype, long[] shape, long numel, long offset,
-      long byteLength, int group, int bits)
+      long byteLength, int group, int bits, int axis)
       implements Serializable {
+    public Tensor(int index, String name, int file, DType dtype, long[] shape, long numel,
+        long offset, long byteLength, int group, int bits) {
+      this(index, name, file, dtype, shape, numel, offset, byteLength, group, bits, 0);
+    }
+
     public boolean compressed() {
       return group >= 0;
     }
 
-    /** Bytes of this tensor in the compressed output: packed codes, or the dense bytes. */
+    /** Bytes of this tensor's packed codes, or of its dense bytes. */
     public long outputBytes() {
       return compressed() ? BitPacking.bytesRequired(numel, bits) : byteLength;
     }
@@ -63,7 +74,7 @@ public record CompressionPlan(
     public boolean equals(Object o) {
       return o instanceof Tensor t && index == t.index && name.equals(t.name) && file == t.file
           && dtype == t.dtype && Arrays.equals(shape, t.shape) && offset == t.offset
-          && byteLength == t.byteLength && group == t.group && bits == t.bits;
+          && byteLength == t.byteLength && group == t.group && bits == t.bits && axis == t.axis;
     }
 
     @Override
@@ -78,17 +89,25 @@ public record CompressionPlan(
     }
   }
 
-  /** A codebook group: the tensors that share one codebook of 2^bits centroids. */
-  public record Group(int index, String name, int bits, boolean perTensorScale, int[] tensors)
+  /** A group: tensors encoded by one spec (and, for kmeans with scope group, one codebook). */
+  public record Group(int index, String name, EncodingSpec spec, int[] tensors)
       implements Serializable {
+    public int bits() {
+      return spec.bits();
+    }
+
     public int k() {
-      return 1 << bits;
+      return spec.k();
+    }
+
+    public boolean perTensorScale() {
+      return spec.perTensorScale();
     }
 
     @Override
     public boolean equals(Object o) {
-      return o instanceof Group g && index == g.index && name.equals(g.name) && bits == g.bits
-          && perTensorScale == g.perTensorScale && Arrays.equals(tensors, g.tensors);
+      return o instanceof Group g && index == g.index && name.equals(g.name)
+          && spec.equals(g.spec) && Arrays.equals(tensors, g.tensors);
     }
 
     @Override
@@ -98,9 +117,45 @@ public record CompressionPlan(
 
     @Override
     public String toString() {
-      return "Group[" + index + " " + name + " bits=" + bits + " scaled=" + perTensorScale
-          + " tensors=" + Arrays.toString(tensors) + "]";
+      return "Group[" + index + " " + name + " " + spec.describe() + " tensors="
+          + Arrays.toString(tensors) + "]";
     }
+  }
+
+  /** The spec of a compressed tensor's group. */
+  public EncodingSpec spec(Tensor t) {
+    return groups.get(t.group()).spec();
+  }
+
+  /** Which weights of a compressed tensor share parameters. */
+  public UnitLayout unitLayout(Tensor t) {
+    return StoredTensor.layout(spec(t), t.shape(), t.axis());
+  }
+
+  /** The names under which a tensor's per-tensor parameters are stored beside its codes. */
+  public static String codebookKey(String tensor) {
+    return tensor + "::codebook";
+  }
+
+  public static String scaleKey(String tensor) {
+    return tensor + "::scale";
+  }
+
+  public static String zeroKey(String tensor) {
+    return tensor + "::zero";
+  }
+
+  /** Stored bytes of a compressed tensor's per-tensor parameters (codebooks, scales, zeros). */
+  public long paramBytes(Tensor t) {
+    EncodingSpec spec = spec(t);
+    if (spec.sharedCodebook()) {
+      return 0;
+    }
+    long units = unitLayout(t).numUnits();
+    if (spec.method() == Method.KMEANS) {
+      return units * spec.k() * spec.codebookPrecision().byteSize();
+    }
+    return units * (spec.scalePrecision().byteSize() + 1);
   }
 
   /**
@@ -154,6 +209,17 @@ public record CompressionPlan(
       Tensor tensor = tensors.get(t);
       if (tensor.compressed()) {
         b.add(tensor.name(), DType.U8, new long[] {tensor.outputBytes()});
+        EncodingSpec spec = spec(tensor);
+        long units = spec.sharedCodebook() ? 0 : unitLayout(tensor).numUnits();
+        if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
+          b.add(codebookKey(tensor.name()), StoredTensor.codebookDType(spec.codebookPrecision()),
+              new long[] {units, spec.k()});
+        } else if (spec.method() == Method.UNIFORM) {
+          b.add(scaleKey(tensor.name()),
+              spec.scalePrecision() == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16,
+              new long[] {units});
+          b.add(zeroKey(tensor.name()), DType.U8, new long[] {units});
+        }
       } else {
         b.add(tensor.name(), tensor.dtype(), tensor.shape());
       }

@@ -5,6 +5,7 @@ import io.sparticle.plan.CompressionPlan.OutputPart;
 import io.sparticle.plan.CompressionPlan.ReadSplit;
 import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlan.TensorSlice;
+import io.sparticle.quant.EncodingSpec;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -40,6 +41,9 @@ public final class CompressionPlanner {
     Map<String, GroupBuilder> groups = new LinkedHashMap<>();
     List<String> fileNames = new ArrayList<>();
     List<Long> fileLengths = new ArrayList<>();
+    // Output channels: rows of safetensors Linear weights [out, in], columns of ONNX MatMul
+    // initializers [in, out].
+    boolean onnx = source.onnx() != null;
 
     for (int f = 0; f < source.files().size(); f++) {
       SourceCheckpoint.SourceFile file = source.files().get(f);
@@ -61,27 +65,26 @@ public final class CompressionPlanner {
         if (d != null) {
           GroupBuilder g = groups.get(d.group);
           if (g == null) {
-            g = new GroupBuilder(groups.size(), d.group, d.bits, d.scaled);
+            g = new GroupBuilder(groups.size(), d.group, d.spec);
             groups.put(d.group, g);
-          } else if (g.bits != d.bits || g.scaled != d.scaled) {
+          } else if (!g.spec.equals(d.spec)) {
             throw new IllegalArgumentException("Group '" + d.group + "' gets tensor '" + info.name()
-                + "' at " + d.bits + " bits" + (d.scaled ? " with" : " without")
-                + " per-tensor-scale, but its earlier tensors have " + g.bits + " bits"
-                + (g.scaled ? " with" : " without") + " per-tensor-scale: rules that share a "
-                + "group must agree");
+                + "' as " + d.spec.describe() + ", but its earlier tensors are "
+                + g.spec.describe() + ": rules that share a group must agree");
           }
           g.tensors.add(index);
           group = g.index;
-          bits = d.bits;
+          bits = d.spec.bits();
         }
         tensors.add(new Tensor(index, info.name(), f, info.dtype(), info.shape(), info.numel(),
-            info.offset(), info.byteLength(), group, bits));
+            info.offset(), info.byteLength(), group, bits,
+            onnx && info.rank() >= 2 ? info.rank() - 1 : 0));
       }
     }
 
     List<Group> groupList = new ArrayList<>();
     for (GroupBuilder g : groups.values()) {
-      groupList.add(new Group(g.index, g.name, g.bits, g.scaled,
+      groupList.add(new Group(g.index, g.name, g.spec,
           g.tensors.stream().mapToInt(Integer::intValue).toArray()));
     }
     return new CompressionPlan(source.directory(), fileNames, fileLengths, tensors, groupList,
@@ -89,7 +92,7 @@ public final class CompressionPlanner {
         keptDense, config);
   }
 
-  private record Decision(String group, int bits, boolean scaled) {}
+  private record Decision(String group, EncodingSpec spec) {}
 
   /** Null means dense. */
   private static Decision decide(SourceCheckpoint.SourceTensor info, JobConfig config,
@@ -111,13 +114,29 @@ public final class CompressionPlanner {
         return null;
       }
       int bits = rule.bits() != null ? rule.bits() : config.bits();
-      return new Decision(rule.groupName(m, info.name()), bits, rule.perTensorScale());
+      JobConfig.Encoding e = config.encoding();
+      // A rule that names a method but no scope takes that method's default scope.
+      EncodingSpec.Scope scope = rule.scope() != null ? rule.scope()
+          : rule.method() != null && rule.method() != e.method() ? null : e.scope();
+      EncodingSpec spec;
+      try {
+        spec = JobConfig.spec(bits, rule.method() != null ? rule.method() : e.method(), scope,
+            rule.blockSize() != null ? rule.blockSize() : e.blockSize(),
+            rule.codebookPrecision() != null ? rule.codebookPrecision() : config.codebookPrecision(),
+            rule.scalePrecision() != null ? rule.scalePrecision() : e.scalePrecision(),
+            rule.perTensorScale());
+      } catch (IllegalArgumentException ex) {
+        throw new IllegalArgumentException("Rule '" + rule.match().pattern() + "': " + ex.getMessage(), ex);
+      }
+      return new Decision(rule.groupName(m, info.name()), spec);
     }
     if (info.dtype().isCompressibleFloat() && info.rank() >= config.minRank()
         && info.numel() >= config.minElements()) {
-      return config.grouping() == JobConfig.Grouping.MODULE
-          ? new Decision(moduleKey(info.name()), config.bits(), true)
-          : new Decision(info.name(), config.bits(), false);
+      boolean module = config.grouping() == JobConfig.Grouping.MODULE;
+      JobConfig.Encoding e = config.encoding();
+      EncodingSpec spec = JobConfig.spec(config.bits(), e.method(), e.scope(), e.blockSize(),
+          config.codebookPrecision(), e.scalePrecision(), module);
+      return new Decision(module ? moduleKey(info.name()) : info.name(), spec);
     }
     return null;
   }
@@ -193,15 +212,13 @@ public final class CompressionPlanner {
   private static final class GroupBuilder {
     final int index;
     final String name;
-    final int bits;
-    final boolean scaled;
+    final EncodingSpec spec;
     final List<Integer> tensors = new ArrayList<>();
 
-    GroupBuilder(int index, String name, int bits, boolean scaled) {
+    GroupBuilder(int index, String name, EncodingSpec spec) {
       this.index = index;
       this.name = name;
-      this.bits = bits;
-      this.scaled = scaled;
+      this.spec = spec;
     }
   }
 }

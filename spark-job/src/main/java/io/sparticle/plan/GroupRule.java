@@ -1,5 +1,9 @@
 package io.sparticle.plan;
 
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.EncodingSpec.ScalePrecision;
+import io.sparticle.quant.EncodingSpec.Scope;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -17,10 +21,19 @@ import java.util.regex.Pattern;
  * @param keepDense true to copy matching tensors unchanged
  * @param perTensorScale true to fit the group's codebook on RMS-normalized values, each tensor
  *     keeping its own scale; null means false
+ * @param method, scope, blockSize, codebookPrecision, scalePrecision the encoding of matching
+ *     tensors; null for the job's
  */
 public record GroupRule(
-    Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale)
+    Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale,
+    Method method, Scope scope, Integer blockSize, CodebookPrecision codebookPrecision,
+    ScalePrecision scalePrecision)
     implements java.io.Serializable {
+
+  /** A rule that sets no encoding keys. */
+  public GroupRule(Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale) {
+    this(match, group, bits, keepDense, perTensorScale, null, null, null, null, null);
+  }
 
   public GroupRule {
     if (match == null) {
@@ -29,9 +42,10 @@ public record GroupRule(
     if (bits != null) {
       JobConfig.checkBits(bits);
     }
-    if (keepDense && (group != null || bits != null || perTensorScale)) {
-      throw new IllegalArgumentException(
-          "Rule '" + match.pattern() + "': keep-dense cannot be combined with group, bits or per-tensor-scale");
+    if (keepDense && (group != null || bits != null || perTensorScale || method != null
+        || scope != null || blockSize != null || codebookPrecision != null || scalePrecision != null)) {
+      throw new IllegalArgumentException("Rule '" + match.pattern() + "': keep-dense cannot be "
+          + "combined with group, bits, per-tensor-scale or encoding keys");
     }
     if (group != null) {
       checkTemplate(match, group);
@@ -44,12 +58,16 @@ public record GroupRule(
     return o instanceof GroupRule r && match.pattern().equals(r.match.pattern())
         && match.flags() == r.match.flags() && java.util.Objects.equals(group, r.group)
         && java.util.Objects.equals(bits, r.bits) && keepDense == r.keepDense
-        && perTensorScale == r.perTensorScale;
+        && perTensorScale == r.perTensorScale && method == r.method && scope == r.scope
+        && java.util.Objects.equals(blockSize, r.blockSize)
+        && java.util.Objects.equals(codebookPrecision, r.codebookPrecision)
+        && scalePrecision == r.scalePrecision;
   }
 
   @Override
   public int hashCode() {
-    return java.util.Objects.hash(match.pattern(), group, bits, keepDense, perTensorScale);
+    return java.util.Objects.hash(match.pattern(), group, bits, keepDense, perTensorScale, method,
+        scope);
   }
 
   /** The group name for a tensor this rule matched. */

@@ -3,7 +3,12 @@ package io.sparticle.plan;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.EncodingSpec.ScalePrecision;
+import io.sparticle.quant.EncodingSpec.Scope;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -24,13 +29,19 @@ import java.util.regex.PatternSyntaxException;
  *     .withBits(3);
  * }</pre>
  *
- * <p>YAML keys: {@code bits} (default 4), {@code codebook-precision} (F32|F16|BF16, default F32),
+ * <p>YAML keys: {@code bits} (default 4), {@code codebook-precision} (F32|F16|BF16|step:Q, default
+ * F32), {@code method} (kmeans|uniform, default kmeans), {@code scope} (kmeans: group|channel,
+ * default group; uniform: tensor|channel|block, default block), {@code block-size} (default 64),
+ * {@code scale-precision} (uniform scales, F16|F32, default F16),
  * {@code min-elements} (default 4096), {@code min-rank} (default 2), {@code chunk-bytes} (default
  * 64 MiB), {@code output-shard-bytes} (input bytes per output file, default 512 MiB),
  * {@code grouping} (module|tensor, see {@link Grouping}, default module), {@code non-finite}
  * (error|keep-dense, see {@link NonFinite}, default error),
  * {@code kmeans: {max-iterations, tolerance, seed, fit-threads}}, and {@code rules}: a list of
- * {@code {match, group, bits, keep-dense, per-tensor-scale}}. Tensors no rule matches are
+ * {@code {match, group, bits, keep-dense, per-tensor-scale, method, scope, block-size,
+ * codebook-precision, scale-precision}}. {@link #fromYaml(String, Map)} applies options given as
+ * strings under the same keys (the CLI's flags, the Python API's keyword arguments), so every
+ * entry point shares this one key table. Tensors no rule matches are
  * compressed at {@code bits}, grouped by {@code grouping}, if they are F32/F16/BF16 with rank >=
  * {@code min-rank} and >= {@code min-elements} elements; otherwise they are kept dense.
  */
@@ -47,8 +58,38 @@ public record JobConfig(
     int fitThreads,
     List<GroupRule> rules,
     Grouping grouping,
-    NonFinite nonFinite)
+    NonFinite nonFinite,
+    Encoding encoding)
     implements Serializable {
+
+  /**
+   * The encoding of tensors that no rule gives another: method, scope (null: the method's
+   * default, group for kmeans and block for uniform), block size, scale precision.
+   */
+  public record Encoding(Method method, Scope scope, int blockSize, ScalePrecision scalePrecision)
+      implements Serializable {
+    public static final Encoding DEFAULT =
+        new Encoding(Method.KMEANS, null, EncodingSpec.DEFAULT_BLOCK_SIZE, ScalePrecision.F16);
+
+    public Encoding {
+      if (method == null || scalePrecision == null) {
+        throw new IllegalArgumentException("method and scale-precision must be set");
+      }
+    }
+
+    /** The scope a method takes when none is given. */
+    public static Scope defaultScope(Method method) {
+      return method == Method.KMEANS ? Scope.GROUP : Scope.BLOCK;
+    }
+  }
+
+  /** The constructor of configs without encoding keys: kmeans, one codebook per group. */
+  public JobConfig(int bits, CodebookPrecision codebookPrecision, long minElements, int minRank,
+      long chunkBytes, long outputShardBytes, int maxIterations, double tolerance, long seed,
+      int fitThreads, List<GroupRule> rules, Grouping grouping, NonFinite nonFinite) {
+    this(bits, codebookPrecision, minElements, minRank, chunkBytes, outputShardBytes,
+        maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, Encoding.DEFAULT);
+  }
 
   /**
    * How tensors that no rule matches are grouped. {@code TENSOR}: one codebook per tensor.
@@ -140,6 +181,24 @@ public record JobConfig(
     if (nonFinite == null) {
       throw new IllegalArgumentException("non-finite must be one of error, keep-dense");
     }
+    if (encoding == null) {
+      encoding = Encoding.DEFAULT;
+    }
+    // The default encoding must be a valid spec at the default bits: reject e.g. uniform at 1 bit
+    // or kmeans with scope block before any work starts.
+    spec(bits, encoding.method(), encoding.scope(), encoding.blockSize(), codebookPrecision,
+        encoding.scalePrecision(), false);
+  }
+
+  /**
+   * The spec of a group: the method's default scope where none is given; per-tensor scales only
+   * for kmeans with scope group.
+   */
+  static EncodingSpec spec(int bits, Method method, Scope scope, int blockSize,
+      CodebookPrecision precision, ScalePrecision scalePrecision, boolean perTensorScale) {
+    Scope s = scope != null ? scope : Encoding.defaultScope(method);
+    return new EncodingSpec(method, bits, s, blockSize, precision, scalePrecision,
+        perTensorScale && method == Method.KMEANS && s == Scope.GROUP);
   }
 
   public static JobConfig defaults() {
@@ -159,32 +218,37 @@ public record JobConfig(
 
   public JobConfig withBits(int newBits) {
     return new JobConfig(newBits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
   }
 
   public JobConfig withCodebookPrecision(CodebookPrecision p) {
     return new JobConfig(bits, p, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
   }
 
   public JobConfig withChunkBytes(long newChunkBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, newChunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
   }
 
   public JobConfig withOutputShardBytes(long newOutputShardBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite);
+        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
   }
 
   public JobConfig withGrouping(Grouping g) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g, nonFinite);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g, nonFinite, encoding);
   }
 
   public JobConfig withNonFinite(NonFinite n) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, n);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, n, encoding);
+  }
+
+  public JobConfig withEncoding(Encoding e) {
+    return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, e);
   }
 
   static void checkBits(int bits) {
@@ -200,30 +264,74 @@ public record JobConfig(
 
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
       "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping",
-      "non-finite");
+      "non-finite", "method", "scope", "block-size", "scale-precision");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
-      Set.of("match", "group", "bits", "keep-dense", "per-tensor-scale");
+      Set.of("match", "group", "bits", "keep-dense", "per-tensor-scale", "method", "scope",
+          "block-size", "codebook-precision", "scale-precision");
 
   /**
    * Parses a YAML job config; unknown keys and out-of-range values are rejected with
    * IllegalArgumentException naming the key.
    */
   public static JobConfig fromYaml(String yaml) {
+    return fromYaml(yaml, Map.of());
+  }
+
+  /**
+   * As {@link #fromYaml(String)}, with {@code options} applied on top: each key is a config key
+   * (nested ones dotted, {@code kmeans.tolerance}), each value a YAML scalar as text
+   * ({@code "4"}, {@code "true"}, {@code "step:0.01"}). {@code yaml} may be null. The CLI's flags
+   * and the Python API's keyword arguments come this way, so they accept exactly the config's
+   * keys and values.
+   */
+  public static JobConfig fromYaml(String yaml, Map<String, String> options) {
+    ObjectMapper yamlMapper = new ObjectMapper(new YAMLFactory());
     JsonNode root;
     try {
-      root = new ObjectMapper(new YAMLFactory()).readTree(yaml);
+      root = yaml == null ? null : yamlMapper.readTree(yaml);
     } catch (IOException e) {
       throw new IllegalArgumentException("Config is not valid YAML: " + e.getMessage(), e);
     }
-    JobConfig d = defaults();
     if (root == null || root.isMissingNode() || root.isNull()) {
-      return d;
+      if (options.isEmpty()) {
+        return defaults();
+      }
+      root = yamlMapper.createObjectNode();
     }
     if (!root.isObject()) {
       throw new IllegalArgumentException("Config must be a YAML mapping of keys to values");
     }
+    for (Map.Entry<String, String> o : options.entrySet()) {
+      String[] path = o.getKey().split("\\.");
+      ObjectNode parent = (ObjectNode) root;
+      for (int i = 0; i < path.length - 1; i++) {
+        JsonNode child = parent.get(path[i]);
+        if (child == null || !child.isObject()) {
+          child = parent.putObject(path[i]);
+        }
+        parent = (ObjectNode) child;
+      }
+      JsonNode value;
+      try {
+        value = o.getValue() == null ? null : yamlMapper.readTree(o.getValue());
+      } catch (IOException e) {
+        throw new IllegalArgumentException("Cannot set " + o.getKey() + " to " + o.getValue()
+            + ": not a YAML scalar", e);
+      }
+      if (value != null && value.isContainerNode()) {
+        throw new IllegalArgumentException("Cannot set " + o.getKey() + " to " + o.getValue()
+            + ": options take a single value");
+      }
+      parent.set(path[path.length - 1], value == null || value.isMissingNode()
+          ? com.fasterxml.jackson.databind.node.NullNode.getInstance() : value);
+    }
+    return fromTree(root);
+  }
+
+  private static JobConfig fromTree(JsonNode root) {
+    JobConfig d = defaults();
     checkKeys(root, TOP_KEYS, "");
     JsonNode km = root.path("kmeans");
     if (!km.isMissingNode()) {
@@ -242,14 +350,14 @@ public record JobConfig(
         rules.add(parseRule(rs.get(i), i));
       }
     }
-    String precision = text(root, "codebook-precision", d.codebookPrecision().name());
-    CodebookPrecision p;
-    try {
-      p = CodebookPrecision.valueOf(precision.toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(
-          "Cannot set codebook-precision to " + precision + ": must be one of F32, F16, BF16");
-    }
+    CodebookPrecision p = CodebookPrecision.parse(
+        text(root, "codebook-precision", d.codebookPrecision().name()));
+    String scope = text(root, "scope", null);
+    Encoding encoding = new Encoding(
+        Method.parse(text(root, "method", Encoding.DEFAULT.method().key())),
+        scope == null ? null : Scope.parse(scope),
+        int32(root, "block-size", "block-size", Encoding.DEFAULT.blockSize()),
+        ScalePrecision.parse(text(root, "scale-precision", Encoding.DEFAULT.scalePrecision().name())));
     String grouping = text(root, "grouping", d.grouping().name());
     Grouping g;
     try {
@@ -272,7 +380,8 @@ public record JobConfig(
         int32(km, "fit-threads", "kmeans.fit-threads", d.fitThreads()),
         rules,
         g,
-        nonFinite);
+        nonFinite,
+        encoding);
   }
 
   private static GroupRule parseRule(JsonNode r, int index) {
@@ -294,12 +403,21 @@ public record JobConfig(
     }
     JsonNode bits = r.get("bits");
     try {
+      String method = text(r, "method", null);
+      String scope = text(r, "scope", null);
+      String precision = text(r, "codebook-precision", null);
+      String scalePrecision = text(r, "scale-precision", null);
       return new GroupRule(
           pattern,
           text(r, "group", null),
           bits == null ? null : int32(r, "bits", "bits", 0),
           bool(r, "keep-dense"),
-          bool(r, "per-tensor-scale"));
+          bool(r, "per-tensor-scale"),
+          method == null ? null : Method.parse(method),
+          scope == null ? null : Scope.parse(scope),
+          r.get("block-size") == null ? null : int32(r, "block-size", "block-size", 0),
+          precision == null ? null : CodebookPrecision.parse(precision),
+          scalePrecision == null ? null : ScalePrecision.parse(scalePrecision));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("Config " + where + ": " + e.getMessage(), e);
     }

@@ -2,7 +2,8 @@ package io.sparticle.spark;
 
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.CheckpointFormatException.Reason;
-import io.sparticle.format.DType;
+import io.sparticle.format.LittleEndian;
+import io.sparticle.format.StoredTensor;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsLayout;
 import io.sparticle.format.onnx.OnnxSkeleton;
@@ -14,14 +15,12 @@ import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlanner;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.plan.SourceCheckpoint;
-import io.sparticle.quant.Codebook;
 import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ErrorStats;
 import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.ValueHistogram;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -121,9 +120,9 @@ public final class CompressJob {
 
     float[] scales = Particleizer.scales(plan, hist);
     Particleizer.Fit[] fits = Particleizer.fitAll(jsc, plan, hist, scales);
-    Codebook[] codebooks = new Codebook[fits.length];
+    float[][] codebooks = new float[fits.length][];
     for (int i = 0; i < fits.length; i++) {
-      codebooks[i] = fits[i].codebook();
+      codebooks[i] = fits[i] == null ? null : fits[i].codebook().centroids();
     }
     timer.lap("particleization");
 
@@ -222,34 +221,36 @@ public final class CompressJob {
     return String.format("group.%05d", group);
   }
 
-  static DType codebookDType(CodebookPrecision p) {
-    return switch (p) {
-      case F32 -> DType.F32;
-      case F16 -> DType.F16;
-      case BF16 -> DType.BF16;
-    };
-  }
-
-  /** codebooks.safetensors: one tensor [k] per group, in the codebook precision. */
-  private static byte[] codebookBytes(CompressionPlan plan, Codebook[] codebooks) {
-    DType dtype = codebookDType(plan.config().codebookPrecision());
+  /** codebooks.safetensors: one tensor [k] per group with a shared codebook, in its precision. */
+  private static byte[] codebookBytes(CompressionPlan plan, float[][] codebooks) {
     SafetensorsLayout.Builder b = SafetensorsLayout.builder();
     for (Group g : plan.groups()) {
-      b.add(codebookKey(g.index()), dtype, new long[] {codebooks[g.index()].size()});
-    }
-    SafetensorsLayout layout = b.build();
-    ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(layout.fileLength())).order(ByteOrder.LITTLE_ENDIAN);
-    buf.put(layout.headerBytes());
-    for (Group g : plan.groups()) {
-      for (float c : codebooks[g.index()].centroids()) {
-        switch (dtype) {
-          case F32 -> buf.putFloat(c);
-          case F16 -> buf.putShort(HalfFloats.floatToF16(c));
-          default -> buf.putShort(HalfFloats.floatToBf16(c));
-        }
+      if (g.spec().sharedCodebook()) {
+        b.add(codebookKey(g.index()), StoredTensor.codebookDType(g.spec().codebookPrecision()),
+            new long[] {codebooks[g.index()].length});
       }
     }
-    return buf.array();
+    SafetensorsLayout layout = b.build();
+    byte[] out = new byte[Math.toIntExact(layout.fileLength())];
+    byte[] header = layout.headerBytes();
+    System.arraycopy(header, 0, out, 0, header.length);
+    int pos = header.length;
+    for (Group g : plan.groups()) {
+      if (!g.spec().sharedCodebook()) {
+        continue;
+      }
+      CodebookPrecision p = g.spec().codebookPrecision();
+      for (float c : codebooks[g.index()]) {
+        switch (p.kind()) {
+          case "F32" -> LittleEndian.put32(out, pos, Float.floatToRawIntBits(c));
+          case "F16" -> LittleEndian.put16(out, pos, HalfFloats.floatToF16(c));
+          case "BF16" -> LittleEndian.put16(out, pos, HalfFloats.floatToBf16(c));
+          default -> LittleEndian.put16(out, pos, p.toSteps(c));
+        }
+        pos += p.byteSize();
+      }
+    }
+    return out;
   }
 
   private static Manifest manifest(CompressionPlan plan, SourceCheckpoint source,
@@ -262,8 +263,8 @@ public final class CompressJob {
         source.index() != null, source.index() == null ? null : source.index().metadataJson(), onnx);
     List<Manifest.GroupEntry> groups = new ArrayList<>();
     for (Group g : plan.groups()) {
-      groups.add(new Manifest.GroupEntry(g.name(), Manifest.METHOD_KMEANS, g.bits(), g.k(), 1,
-          plan.config().codebookPrecision().name(), codebookKey(g.index()), g.perTensorScale()));
+      groups.add(new Manifest.GroupEntry(g.name(), g.spec(),
+          g.spec().sharedCodebook() ? codebookKey(g.index()) : null));
     }
     String[] fileOf = new String[plan.tensors().size()];
     for (OutputPart part : plan.parts()) {
@@ -273,11 +274,21 @@ public final class CompressJob {
     }
     List<Manifest.TensorEntry> tensors = new ArrayList<>();
     for (Tensor t : plan.tensors()) {
-      boolean c = t.compressed();
-      tensors.add(new Manifest.TensorEntry(t.name(), t.dtype().name(), t.shape(),
-          plan.sourceFiles().get(t.file()), c ? Manifest.ENCODING_CODEBOOK : Manifest.ENCODING_DENSE,
-          t.group(), t.bits(), c ? scales[t.index()] : 1f, c ? Manifest.PACKING_LSB : null,
-          fileOf[t.index()], t.name()));
+      String from = plan.sourceFiles().get(t.file());
+      if (!t.compressed()) {
+        tensors.add(new Manifest.TensorEntry(t.name(), t.dtype().name(), t.shape(), from,
+            Manifest.ENCODING_DENSE, -1, 0, 1f, null, fileOf[t.index()], t.name()));
+        continue;
+      }
+      EncodingSpec spec = plan.spec(t);
+      boolean perChannelBooks = spec.method() == EncodingSpec.Method.KMEANS && !spec.sharedCodebook();
+      boolean uniform = spec.method() == EncodingSpec.Method.UNIFORM;
+      tensors.add(new Manifest.TensorEntry(t.name(), t.dtype().name(), t.shape(), from,
+          Manifest.ENCODING_CODES, t.group(), t.bits(), scales[t.index()], Manifest.PACKING_LSB,
+          fileOf[t.index()], t.name(), spec.scope() == EncodingSpec.Scope.CHANNEL ? t.axis() : -1,
+          perChannelBooks ? CompressionPlan.codebookKey(t.name()) : null,
+          uniform ? CompressionPlan.scaleKey(t.name()) : null,
+          uniform ? CompressionPlan.zeroKey(t.name()) : null));
     }
     return new Manifest(Manifest.FORMAT_VERSION, List.of(), "sparticle " + VERSION, src,
         CODEBOOKS_FILE, files, groups, tensors);

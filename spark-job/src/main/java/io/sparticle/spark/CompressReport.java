@@ -5,11 +5,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.sparticle.packing.BitPacking;
 import io.sparticle.plan.CompressionPlan;
 import io.sparticle.plan.CompressionPlan.Group;
 import io.sparticle.plan.CompressionPlan.Tensor;
-import io.sparticle.quant.Codebook;
+import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ErrorStats;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -39,23 +38,50 @@ public record CompressReport(
     List<String> warnings,
     Map<String, String> keptDense) {
 
-  public record TensorRow(String name, String group, int bits, long numel, ErrorStats error) {}
+  /** @param storedBytes packed codes plus per-tensor parameters (codebooks, scales, zeros) */
+  public record TensorRow(String name, String group, int bits, long numel, long storedBytes,
+      ErrorStats error) {
+    public double bitsPerWeight() {
+      return 8.0 * storedBytes / numel;
+    }
+  }
 
-  public record GroupRow(String name, int k, int bits, List<String> tensors, float[] codebook,
-      int iterations, int points, double initSeconds, double mllibSeconds, ErrorStats error) {}
+  /**
+   * @param codebook the shared codebook, or null when the method has none
+   * @param storedBytes every stored byte of the group's tensors: codes with padding, the shared
+   *     codebook, per-tensor codebooks, scales and zero points
+   */
+  public record GroupRow(String name, EncodingSpec spec, long params, long storedBytes,
+      List<String> tensors, float[] codebook, int iterations, int points, double initSeconds,
+      double mllibSeconds, ErrorStats error) {
+    public int k() {
+      return spec.k();
+    }
+
+    public int bits() {
+      return spec.bits();
+    }
+
+    public double bitsPerWeight() {
+      return params == 0 ? 0 : 8.0 * storedBytes / params;
+    }
+  }
 
   /** Input bytes over output bytes (all files of the output directory). */
   public double ratio() {
     return (double) inputBytes / outputBytes;
   }
 
-  /** Bits per compressed weight: packed codes plus codebooks. */
+  /**
+   * Bits per compressed weight, all overhead counted: packed codes (with padding), shared
+   * codebooks, per-tensor codebooks, scales and zero points.
+   */
   public double bitsPerWeight() {
     return compressedParams == 0 ? 0 : 8.0 * (codeBytes + codebookBytes) / compressedParams;
   }
 
   static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
-      Codebook[] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
+      float[][] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
       CompressJob.Timer timer, String output, long readBytes, long readRequests) {
     ErrorStats total = new ErrorStats();
     List<TensorRow> tensors = new java.util.ArrayList<>();
@@ -69,23 +95,35 @@ public record CompressReport(
         throw new IllegalStateException("No error measured for tensor " + t.name());
       }
       total.merge(e);
-      codeBytes += BitPacking.bytesRequired(t.numel(), t.bits());
-      tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(), e));
+      long stored = t.outputBytes() + plan.paramBytes(t);
+      codeBytes += stored;
+      tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(),
+          stored, e));
     }
     List<GroupRow> groups = new java.util.ArrayList<>();
     long codebookBytes = 0;
-    int cbSize = CompressJob.codebookDType(plan.config().codebookPrecision()).byteSize();
     for (Group g : plan.groups()) {
       ErrorStats ge = new ErrorStats();
       List<String> names = new java.util.ArrayList<>();
+      long params = 0;
+      long stored = 0;
       for (int t : g.tensors()) {
+        Tensor tensor = plan.tensors().get(t);
         ge.merge(errors.get(t));
-        names.add(plan.tensors().get(t).name());
+        names.add(tensor.name());
+        params += tensor.numel();
+        stored += tensor.outputBytes() + plan.paramBytes(tensor);
       }
-      codebookBytes += (long) codebooks[g.index()].size() * cbSize;
-      groups.add(new GroupRow(g.name(), codebooks[g.index()].size(), g.bits(), names,
-          codebooks[g.index()].centroids(), fits[g.index()].iterations(), fits[g.index()].points(),
-          fits[g.index()].initSeconds(), fits[g.index()].mllibSeconds(), ge));
+      float[] book = codebooks[g.index()];
+      Particleizer.Fit fit = fits[g.index()];
+      if (book != null) {
+        long bytes = (long) book.length * g.spec().codebookPrecision().byteSize();
+        codebookBytes += bytes;
+        stored += bytes;
+      }
+      groups.add(new GroupRow(g.name(), g.spec(), params, stored, names, book,
+          fit == null ? 0 : fit.iterations(), fit == null ? 0 : fit.points(),
+          fit == null ? 0 : fit.initSeconds(), fit == null ? 0 : fit.mllibSeconds(), ge));
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
@@ -124,6 +162,7 @@ public record CompressReport(
       o.put("group", r.group());
       o.put("bits", r.bits());
       o.put("numel", r.numel());
+      o.put("bits_per_weight", r.bitsPerWeight());
       o.put("mse", r.error().mse());
       putDb(o, "sqnr_db", r.error().sqnrDb());
       o.put("max_abs_err", r.error().maxAbsError());
@@ -132,13 +171,30 @@ public record CompressReport(
     for (GroupRow g : groups) {
       ObjectNode o = gs.addObject();
       o.put("name", g.name());
+      o.put("method", g.spec().method().key());
+      o.put("scope", g.spec().scope().key());
       o.put("k", g.k());
       o.put("bits", g.bits());
+      ObjectNode params = o.putObject("parameters");
+      if (g.spec().scope() == EncodingSpec.Scope.BLOCK) {
+        params.put("block_size", g.spec().blockSize());
+      }
+      if (g.spec().method() == EncodingSpec.Method.KMEANS) {
+        params.put("codebook_precision", g.spec().codebookPrecision().name());
+        params.put("per_tensor_scale", g.spec().perTensorScale());
+      } else {
+        params.put("scale_precision", g.spec().scalePrecision().name());
+      }
+      o.put("params", g.params());
+      o.put("stored_bytes", g.storedBytes());
+      o.put("bits_per_weight", g.bitsPerWeight());
       ArrayNode names = o.putArray("tensors");
       g.tensors().forEach(names::add);
-      ArrayNode cb = o.putArray("codebook");
-      for (float c : g.codebook()) {
-        cb.add(c);
+      if (g.codebook() != null) {
+        ArrayNode cb = o.putArray("codebook");
+        for (float c : g.codebook()) {
+          cb.add(c);
+        }
       }
       o.put("kmeans_iterations", g.iterations());
       o.put("histogram_points", g.points());

@@ -2,6 +2,10 @@ package io.sparticle.spark;
 
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.CheckpointFormatException.Reason;
+import io.sparticle.format.CompressedCheckpoint;
+import io.sparticle.format.StoredTensor;
+import io.sparticle.format.TensorDecoder;
+import io.sparticle.io.HadoopDirectory;
 import io.sparticle.format.DType;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsHeader;
@@ -91,59 +95,16 @@ public final class DecompressJob {
   public record Result(String output, int files, long params, long bytes, double seconds,
       long readBytes, long readRequests) {}
 
-  record Item(String name, DType dtype, String dataFile, long dataFileLength, long offset,
-      long numel, long byteLength,
-      int bits, float[] centroids, float scale) implements Serializable {}
-
   /**
    * One output file. For safetensors, {@code header} then the items' bytes. For ONNX, the
    * skeleton's bytes with each hole filled by its item's bytes, in order.
    */
-  record Task(String fileName, byte[] header, long expectedLength, List<Item> items,
+  record Task(String fileName, byte[] header, long expectedLength, List<StoredTensor> items,
       String skeleton, long skeletonLength, List<Manifest.Hole> holes)
       implements Serializable {
-    Task(String fileName, byte[] header, long expectedLength, List<Item> items) {
+    Task(String fileName, byte[] header, long expectedLength, List<StoredTensor> items) {
       this(fileName, header, expectedLength, items, null, 0, List.of());
     }
-  }
-
-  /** Reads and checks a committed compressed checkpoint's manifest. */
-  public static Manifest readManifest(String dir, Configuration conf) throws IOException {
-    Path d = new Path(dir);
-    FileSystem fs = d.getFileSystem(conf);
-    if (!fs.exists(new Path(d, OutputDirectory.SUCCESS))) {
-      if (!fs.exists(d)) {
-        throw new FileNotFoundException("Input " + dir + " does not exist");
-      }
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir, null,
-          "no " + OutputDirectory.SUCCESS + " marker: the compressed checkpoint is incomplete or is not one");
-    }
-    Path m = new Path(d, Manifest.FILE_NAME);
-    long len = fs.getFileStatus(m).getLen();
-    if (len > Manifest.MAX_BYTES) {
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, m.toString(), null,
-          "manifest is " + len + " bytes, over the limit of " + Manifest.MAX_BYTES);
-    }
-    byte[] json;
-    try (InputStream in = fs.open(m)) {
-      json = in.readAllBytes();
-    }
-    Manifest manifest = Manifest.parse(m.toString(), json);
-    for (Manifest.FileEntry f : manifest.files()) {
-      Path p = new Path(d, f.name());
-      FileStatus st;
-      try {
-        st = fs.getFileStatus(p);
-      } catch (FileNotFoundException e) {
-        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), null,
-            "listed in the manifest but missing");
-      }
-      if (st.getLen() != f.size()) {
-        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), null,
-            "is " + st.getLen() + " bytes but the manifest says " + f.size());
-      }
-    }
-    return manifest;
   }
 
   public Result execute() throws IOException {
@@ -153,12 +114,13 @@ public final class DecompressJob {
     long start = System.nanoTime();
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hadoop = jsc.hadoopConfiguration();
-    Path in = new Path(input).getFileSystem(hadoop).makeQualified(new Path(input));
-    Manifest manifest = readManifest(in.toString(), hadoop);
-    Map<String, List<Item>> bySource = itemsBySource(in, manifest, hadoop);
+    CompressedCheckpoint checkpoint = CompressedCheckpoint.open(HadoopDirectory.of(input, hadoop));
+    Path in = new Path(checkpoint.directory().path());
+    Manifest manifest = checkpoint.manifest();
+    Map<String, List<StoredTensor>> bySource = checkpoint.tensorsBySource();
     // Before anything is written: a corrupt part must not decode into plausible weights.
     ReadMeter meter = new ReadMeter(jsc); // counts the checksum reads too
-    VerifyJob.checkChecksums(jsc, in, manifest, hadoop, meter);
+    ChecksumPass.run(jsc, in, manifest, hadoop, meter);
     long params = 0;
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();
@@ -166,7 +128,7 @@ public final class DecompressJob {
     OutputDirectory.Prepared prepared = OutputDirectory.prepare("decompress", output, in.toString(), overwrite, hadoop);
     boolean done = false;
     try {
-      Result r = run(jsc, hadoop, in, manifest, bySource, params, prepared.path(), start, meter);
+      Result r = run(jsc, hadoop, checkpoint, bySource, params, prepared.path(), start, meter);
       done = true;
       return r;
     } finally {
@@ -176,9 +138,11 @@ public final class DecompressJob {
     }
   }
 
-  private Result run(JavaSparkContext jsc, Configuration hadoop, Path in, Manifest manifest,
-      Map<String, List<Item>> bySource, long params, Path out, long start, ReadMeter meter)
+  private Result run(JavaSparkContext jsc, Configuration hadoop, CompressedCheckpoint checkpoint,
+      Map<String, List<StoredTensor>> bySource, long params, Path out, long start, ReadMeter meter)
       throws IOException {
+    Path in = new Path(checkpoint.directory().path());
+    Manifest manifest = checkpoint.manifest();
 
     Map<String, long[]> shapes = new HashMap<>();
     for (Manifest.TensorEntry t : manifest.tensors()) {
@@ -191,13 +155,13 @@ public final class DecompressJob {
     }
     List<Task> tasks = new ArrayList<>();
     if (onnx != null && !"safetensors".equals(format)) {
-      tasks.add(onnxTask(in, manifest, onnx, bySource));
+      tasks.add(onnxTask(in, checkpoint, onnx, bySource));
     } else if (onnx != null) {
       // An ONNX source as safetensors: every tensor in one model.safetensors.
       SafetensorsLayout.Builder b = SafetensorsLayout.builder();
-      List<Item> all = new ArrayList<>();
-      for (List<Item> items : bySource.values()) {
-        for (Item item : items) {
+      List<StoredTensor> all = new ArrayList<>();
+      for (List<StoredTensor> items : bySource.values()) {
+        for (StoredTensor item : items) {
           b.add(item.name(), item.dtype(), shapes.get(item.name()));
           all.add(item);
         }
@@ -208,7 +172,7 @@ public final class DecompressJob {
       for (Manifest.SourceFileEntry f : manifest.source().files()) {
         SafetensorsLayout.Builder b = SafetensorsLayout.builder();
         f.metadata().forEach(b::metadata);
-        for (Item item : bySource.get(f.name())) {
+        for (StoredTensor item : bySource.get(f.name())) {
           b.add(item.name(), item.dtype(), shapes.get(item.name()));
         }
         SafetensorsLayout layout = b.build();
@@ -239,47 +203,13 @@ public final class DecompressJob {
         meter.bytes(), meter.requests());
   }
 
-  /**
-   * Every tensor of a compressed checkpoint, checked against its data file and codebook and
-   * ready to decode, grouped by source file: codebooks finite and of shape [k], each data file's
-   * header valid, each tensor stored under its key with the dtype and size the manifest implies.
-   */
-  static Map<String, List<Item>> itemsBySource(Path in, Manifest manifest, Configuration conf)
-      throws IOException {
-    float[][] codebooks = readCodebooks(in, manifest, conf);
-    // Headers of the data files that hold tensors (not the skeleton of an ONNX source).
-    Map<String, SafetensorsHeader> headers = new HashMap<>();
-    for (Manifest.TensorEntry t : manifest.tensors()) {
-      if (!headers.containsKey(t.file())) {
-        headers.put(t.file(), SafetensorsReader.readHeader(
-            HadoopInputFile.of(new Path(in, t.file()), conf, sizeOf(manifest, t.file()))));
-      }
-    }
-    Map<String, List<Item>> bySource = new LinkedHashMap<>();
-    for (Manifest.SourceFileEntry f : manifest.source().files()) {
-      bySource.put(f.name(), new ArrayList<>());
-    }
-    for (Manifest.TensorEntry t : manifest.tensors()) {
-      bySource.get(t.sourceFile()).add(item(in, t, headers.get(t.file()), manifest, codebooks));
-    }
-    return bySource;
-  }
-
-  private static long sizeOf(Manifest m, String file) {
-    for (Manifest.FileEntry f : m.files()) {
-      if (f.name().equals(file)) {
-        return f.size();
-      }
-    }
-    throw new IllegalStateException(file);
-  }
-
   /** The rebuilt .onnx: the skeleton with every hole filled by its tensor's bytes. */
-  private static Task onnxTask(Path in, Manifest manifest, Manifest.OnnxSource onnx,
-      Map<String, List<Item>> bySource) throws CheckpointFormatException {
-    Map<String, Item> byName = new HashMap<>();
-    for (Map.Entry<String, List<Item>> e : bySource.entrySet()) {
-      for (Item item : e.getValue()) {
+  private static Task onnxTask(Path in, CompressedCheckpoint checkpoint, Manifest.OnnxSource onnx,
+      Map<String, List<StoredTensor>> bySource) throws CheckpointFormatException {
+    Manifest manifest = checkpoint.manifest();
+    Map<String, StoredTensor> byName = new HashMap<>();
+    for (Map.Entry<String, List<StoredTensor>> e : bySource.entrySet()) {
+      for (StoredTensor item : e.getValue()) {
         if (!e.getKey().equals(onnx.modelFile())) {
           throw new IllegalArgumentException("Tensor '" + item.name() + "' lives in the external "
               + "data file " + e.getKey() + ": rebuilding ONNX external data is not supported yet; "
@@ -288,9 +218,9 @@ public final class DecompressJob {
         byName.put(item.name(), item);
       }
     }
-    List<Item> items = new ArrayList<>();
+    List<StoredTensor> items = new ArrayList<>();
     for (Manifest.Hole h : onnx.holes()) {
-      Item item = byName.get(h.name());
+      StoredTensor item = byName.get(h.name());
       long bytes = item == null ? -1 : item.numel() * item.dtype().byteSize();
       if (bytes != h.length()) {
         throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, in.toString(), h.name(),
@@ -305,72 +235,8 @@ public final class DecompressJob {
       }
     }
     return new Task(onnx.modelFile(), new byte[0], original, items,
-        new Path(in, onnx.skeletonFile()).toString(), sizeOf(manifest, onnx.skeletonFile()),
+        new Path(in, onnx.skeletonFile()).toString(), checkpoint.sizeOf(onnx.skeletonFile()),
         onnx.holes());
-  }
-
-  private static float[][] readCodebooks(Path in, Manifest manifest, Configuration conf)
-      throws IOException {
-    Path p = new Path(in, manifest.codebooksFile());
-    HadoopInputFile file = HadoopInputFile.of(p, conf, sizeOf(manifest, manifest.codebooksFile()));
-    SafetensorsHeader header = SafetensorsReader.readHeader(file);
-    float[][] books = new float[manifest.groups().size()][];
-    try (RangeReader r = file.open()) {
-      for (int g = 0; g < books.length; g++) {
-        Manifest.GroupEntry ge = manifest.groups().get(g);
-        TensorInfo t = header.tensor(ge.codebook());
-        if (t == null || t.rank() != 1 || t.shape()[0] != ge.k() || !t.dtype().isCompressibleFloat()) {
-          throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), ge.codebook(),
-              "codebook of group '" + ge.name() + "' must be a float tensor of shape [" + ge.k() + "]");
-        }
-        byte[] raw = new byte[(int) t.byteLength()];
-        r.readFully(header.absoluteOffset(t), raw, 0, raw.length);
-        float[] c = new float[ge.k()];
-        for (int i = 0; i < c.length; i++) {
-          c[i] = switch (t.dtype()) {
-            case F32 -> Float.intBitsToFloat(le32(raw, i * 4));
-            case F16 -> HalfFloats.f16ToFloat((short) le16(raw, i * 2));
-            default -> HalfFloats.bf16ToFloat((short) le16(raw, i * 2));
-          };
-          if (!Float.isFinite(c[i])) {
-            throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, p.toString(), ge.codebook(),
-                "codebook entry " + i + " is not finite");
-          }
-        }
-        books[g] = c;
-      }
-    }
-    return books;
-  }
-
-  private static Item item(Path in, Manifest.TensorEntry t, SafetensorsHeader header,
-      Manifest manifest, float[][] codebooks) throws CheckpointFormatException {
-    String file = new Path(in, t.file()).toString();
-    TensorInfo stored = header.tensor(t.key());
-    if (stored == null) {
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
-          "tensor '" + t.key() + "' named by the manifest is not in the file");
-    }
-    DType dtype = DType.fromName(t.dtype()).orElseThrow();
-    long numel = t.numel();
-    if (Manifest.ENCODING_DENSE.equals(t.encoding())) {
-      if (stored.dtype() != dtype || !java.util.Arrays.equals(stored.shape(), t.shape())) {
-        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
-            "stored as " + stored.dtype() + java.util.Arrays.toString(stored.shape())
-                + " but the manifest says " + dtype + java.util.Arrays.toString(t.shape()));
-      }
-      return new Item(t.name(), dtype, file, header.fileLength(), header.absoluteOffset(stored), numel,
-          stored.byteLength(), 0, null, 1f);
-    }
-    long packed = BitPacking.bytesRequired(numel, t.bits());
-    if (stored.dtype() != DType.U8 || stored.byteLength() != packed) {
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
-          "codes must be U8 [" + packed + "] for " + numel + " values at " + t.bits()
-              + " bits, found " + stored.dtype() + java.util.Arrays.toString(stored.shape()));
-    }
-    return new Item(t.name(), dtype, file, header.fileLength(), header.absoluteOffset(stored), numel,
-        packed, t.bits(),
-        codebooks[t.group()], t.scale());
   }
 
   static long decode(Task task, String outDir, long chunkBytes, SerializableConfiguration conf,
@@ -382,12 +248,12 @@ public final class DecompressJob {
         decodeOnnx(task, out, readers, chunkBytes, conf);
       } else {
         out.write(task.header(), 0, task.header().length);
-        List<Item> items = task.items();
+        List<StoredTensor> items = task.items();
         for (int i = 0; i < items.size(); ) {
-          Item item = items.get(i);
+          StoredTensor item = items.get(i);
           RangeReader in = readers.get(item.dataFile(), item.dataFileLength());
-          if (item.centroids() != null) {
-            decodeTensor(in, item, out, chunkBytes);
+          if (!item.dense()) {
+            TensorDecoder.decode(item, in, out::write, chunkBytes, PartWriter::stopIfKilled);
             i++;
             continue;
           }
@@ -395,8 +261,8 @@ public final class DecompressJob {
           long length = item.byteLength();
           int j = i + 1;
           for (; j < items.size(); j++) {
-            Item next = items.get(j);
-            if (next.centroids() != null || !next.dataFile().equals(item.dataFile())
+            StoredTensor next = items.get(j);
+            if (!next.dense() || !next.dataFile().equals(item.dataFile())
                 || next.offset() != item.offset() + length) {
               break;
             }
@@ -413,12 +279,12 @@ public final class DecompressJob {
   }
 
   /** An item's bytes in its dtype: dense bytes copied, codes decoded. */
-  private static void writeItem(RangeReader in, Item item, PartWriter out, long chunkBytes)
+  private static void writeItem(RangeReader in, StoredTensor item, PartWriter out, long chunkBytes)
       throws IOException {
-    if (item.centroids() == null) {
+    if (item.dense()) {
       out.copy(in, item.offset(), item.byteLength(), chunkBytes);
     } else {
-      decodeTensor(in, item, out, chunkBytes);
+      TensorDecoder.decode(item, in, out::write, chunkBytes, PartWriter::stopIfKilled);
     }
   }
 
@@ -431,7 +297,7 @@ public final class DecompressJob {
       long originalPos = 0;
       for (int i = 0; i < task.holes().size(); i++) {
         Manifest.Hole hole = task.holes().get(i);
-        Item item = task.items().get(i);
+        StoredTensor item = task.items().get(i);
         long gap = hole.offset() - originalPos;
         out.copy(skeleton, skeletonPos, gap, chunkBytes);
         skeletonPos += gap;
@@ -440,60 +306,5 @@ public final class DecompressJob {
       }
       out.copy(skeleton, skeletonPos, task.skeletonLength() - skeletonPos, chunkBytes);
     }
-  }
-
-  private static void decodeTensor(RangeReader in, Item item, PartWriter out, long chunkBytes)
-      throws IOException {
-    ValueKind kind = Kinds.of(item.dtype());
-    int size = kind.byteSize();
-    int k = item.centroids().length;
-    // The bytes a decoder writes for each code: centroid * scale rounded to the dtype.
-    int[] raw = new int[k];
-    for (int c = 0; c < k; c++) {
-      float v = item.centroids()[c] * item.scale();
-      raw[c] = switch (kind) {
-        case F32 -> Float.floatToRawIntBits(v);
-        case F16 -> HalfFloats.floatToF16(v) & 0xFFFF;
-        case BF16 -> HalfFloats.floatToBf16(v) & 0xFFFF;
-      };
-    }
-    int bits = item.bits();
-    long maxElems = io.sparticle.plan.CompressionPlan.elementsPerChunk(chunkBytes, size);
-    int chunkElems = (int) Math.min(maxElems, item.numel());
-    byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
-    byte[] codes = new byte[chunkElems];
-    byte[] dense = new byte[chunkElems * size];
-    for (long first = 0; first < item.numel(); first += chunkElems) {
-      PartWriter.stopIfKilled();
-      int n = (int) Math.min(chunkElems, item.numel() - first);
-      int packedBytes = (int) BitPacking.bytesRequired(n, bits);
-      // first is a multiple of 8, so its codes start on a byte boundary.
-      in.readFully(item.offset() + first / 8 * bits, packed, 0, packedBytes);
-      BitPacking.unpack(packed, 0, n, bits, codes, 0);
-      if (size == 2) {
-        for (int i = 0, p = 0; i < n; i++, p += 2) {
-          int v = raw[codes[i] & 0xFF];
-          dense[p] = (byte) v;
-          dense[p + 1] = (byte) (v >>> 8);
-        }
-      } else {
-        for (int i = 0, p = 0; i < n; i++, p += 4) {
-          int v = raw[codes[i] & 0xFF];
-          dense[p] = (byte) v;
-          dense[p + 1] = (byte) (v >>> 8);
-          dense[p + 2] = (byte) (v >>> 16);
-          dense[p + 3] = (byte) (v >>> 24);
-        }
-      }
-      out.write(dense, 0, n * size);
-    }
-  }
-
-  private static int le16(byte[] b, int p) {
-    return (b[p] & 0xFF) | (b[p + 1] & 0xFF) << 8;
-  }
-
-  private static int le32(byte[] b, int p) {
-    return (b[p] & 0xFF) | (b[p + 1] & 0xFF) << 8 | (b[p + 2] & 0xFF) << 16 | b[p + 3] << 24;
   }
 }

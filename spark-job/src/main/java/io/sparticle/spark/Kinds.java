@@ -8,11 +8,6 @@ final class Kinds {
   private Kinds() {}
 
   static ValueKind of(DType dtype) {
-    return switch (dtype) {
-      case F16 -> ValueKind.F16;
-      case BF16 -> ValueKind.BF16;
-      case F32 -> ValueKind.F32;
-      default -> throw new IllegalArgumentException(dtype + " tensors are not compressed");
-    };
+    return dtype.valueKind();
   }
 }

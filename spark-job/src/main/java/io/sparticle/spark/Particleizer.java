@@ -49,10 +49,15 @@ final class Particleizer {
     try {
       List<Future<Fit>> futures = new ArrayList<>();
       for (Group g : plan.groups()) {
-        futures.add(pool.submit(() -> fit(jsc, g, hist, scales, config)));
+        // Only a shared codebook is fitted here; per-channel codebooks and uniform parameters
+        // are fitted by the encode tasks.
+        futures.add(g.spec().sharedCodebook() ? pool.submit(() -> fit(jsc, g, hist, scales, config)) : null);
       }
       Fit[] fits = new Fit[futures.size()];
       for (int i = 0; i < fits.length; i++) {
+        if (futures.get(i) == null) {
+          continue;
+        }
         try {
           fits[i] = futures.get(i).get();
         } catch (ExecutionException e) {
@@ -94,7 +99,7 @@ final class Particleizer {
     int k = group.k();
     if (p.values.length <= k) {
       // Fewer distinct values than codes: the codebook holds them all, error zero.
-      return new Fit(toCodebook(p.values, k, 1, 0, config), 0, p.values.length, 0, 0);
+      return new Fit(toCodebook(p.values, k, 1, 0, group), 0, p.values.length, 0, 0);
     }
     double mean = 0;
     double total = 0;
@@ -122,7 +127,7 @@ final class Particleizer {
     long t1 = System.nanoTime();
     jsc.setJobDescription("sparticle: k-means of group '" + group.name() + "' (k=" + k + ")");
     Lloyd fit = lloyd(jsc, z, p.weights, init, config.maxIterations(), config.tolerance(), config.seed());
-    return new Fit(toCodebook(fit.centers(), k, std, mean, config), fit.iterations(), z.length,
+    return new Fit(toCodebook(fit.centers(), k, std, mean, group), fit.iterations(), z.length,
         (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
   }
 
@@ -197,7 +202,7 @@ final class Particleizer {
   }
 
   private static Codebook toCodebook(double[] standardized, int k, double std, double mean,
-      JobConfig config) {
+      Group group) {
     float[] c = new float[k];
     for (int i = 0; i < k; i++) {
       // Pad with the largest value when there were fewer distinct values than codes.
@@ -213,7 +218,11 @@ final class Particleizer {
         c[i] = max;
       }
     }
-    return Codebook.of(c).roundTo(config.codebookPrecision());
+    try {
+      return Codebook.of(c).roundTo(group.spec().codebookPrecision());
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("Codebook of group '" + group.name() + "': " + e.getMessage(), e);
+    }
   }
 
   /** The group's distinct (scaled) values with their counts, sorted, duplicates merged. */

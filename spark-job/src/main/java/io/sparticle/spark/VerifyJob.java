@@ -2,13 +2,16 @@ package io.sparticle.spark;
 
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.CheckpointFormatException.Reason;
+import io.sparticle.format.CompressedCheckpoint;
 import io.sparticle.format.Manifest;
+import io.sparticle.format.StoredTensor;
+import io.sparticle.format.TensorEncoder;
+import io.sparticle.io.HadoopDirectory;
 import io.sparticle.io.RangeReader;
 import io.sparticle.io.SequentialReaders;
 import io.sparticle.packing.BitPacking;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.plan.SourceCheckpoint;
-import io.sparticle.quant.Codebook;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -17,7 +20,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.CRC32C;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -41,8 +43,6 @@ public final class VerifyJob {
   /** @param against the input compared with, or null */
   public record Result(String dir, int files, long bytes, int tensors, String against) {}
 
-  record FileCheck(String path, String name, long size, String crc32c) implements Serializable {}
-
   public static Result verify(SparkSession spark, String dir) throws IOException {
     return verify(spark, dir, null);
   }
@@ -58,16 +58,17 @@ public final class VerifyJob {
   public static Result verify(SparkSession spark, String dir, String against) throws IOException {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration conf = jsc.hadoopConfiguration();
-    Path in = new Path(dir).getFileSystem(conf).makeQualified(new Path(dir));
     // _SUCCESS, manifest rules, every listed file present with its listed size.
-    Manifest manifest = DecompressJob.readManifest(in.toString(), conf);
-    // Every tensor decodes: headers, keys, dtypes, sizes, codebooks.
-    Map<String, List<DecompressJob.Item>> bySource = DecompressJob.itemsBySource(in, manifest, conf);
+    CompressedCheckpoint checkpoint = CompressedCheckpoint.open(HadoopDirectory.of(dir, conf));
+    Path in = new Path(checkpoint.directory().path());
+    Manifest manifest = checkpoint.manifest();
+    // Every tensor decodes: headers, keys, dtypes, sizes, codebooks and per-tensor parameters.
+    List<StoredTensor> stored = checkpoint.tensors();
 
-    checkNothingUnlisted(in, manifest, conf);
-    checkChecksums(jsc, in, manifest, conf, new ReadMeter(jsc));
+    checkNothingUnlisted(checkpoint);
+    ChecksumPass.run(jsc, in, manifest, conf, new ReadMeter(jsc));
     if (against != null) {
-      compareWithInput(jsc, manifest, bySource, against, conf);
+      compareWithInput(jsc, manifest, stored, against, conf);
     }
     long bytes = 0;
     for (Manifest.FileEntry f : manifest.files()) {
@@ -85,23 +86,20 @@ public final class VerifyJob {
    * Nothing in the directory but the listed files and the metadata: no second version of a part
    * from a duplicate task attempt, no temp files, no leftovers of an earlier run.
    */
-  static void checkNothingUnlisted(Path dir, Manifest manifest, Configuration conf)
-      throws IOException {
+  static void checkNothingUnlisted(CompressedCheckpoint checkpoint) throws IOException {
     java.util.Set<String> listed = new java.util.HashSet<>(METADATA_FILES);
-    for (Manifest.FileEntry f : manifest.files()) {
+    for (Manifest.FileEntry f : checkpoint.manifest().files()) {
       listed.add(f.name());
     }
-    org.apache.hadoop.fs.FileSystem fs = dir.getFileSystem(conf);
     List<String> unlisted = new ArrayList<>();
-    for (org.apache.hadoop.fs.FileStatus st : fs.listStatus(dir)) {
-      String name = st.getPath().getName();
+    for (String name : checkpoint.directory().list()) {
       if (!listed.contains(name)) {
-        unlisted.add(st.isDirectory() ? name + "/" : name);
+        unlisted.add(name);
       }
     }
     if (!unlisted.isEmpty()) {
       java.util.Collections.sort(unlisted);
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.toString(),
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, checkpoint.directory().path(),
           "holds " + unlisted.size() + " file(s) the manifest does not list: "
               + String.join(", ", unlisted.subList(0, Math.min(10, unlisted.size())))
               + (unlisted.size() > 10 ? ", ..." : ""));
@@ -110,7 +108,7 @@ public final class VerifyJob {
 
   /** A tensor to compare: its bytes in the input, and how the checkpoint stores it. */
   record AgainstCheck(int index, String originalPath, long originalLength, long originalOffset,
-      DecompressJob.Item stored) implements Serializable {}
+      StoredTensor stored) implements Serializable {}
 
   /** The tensors one data file of the checkpoint stores. */
   record AgainstTask(String dataFile, List<AgainstCheck> checks) implements Serializable {}
@@ -119,7 +117,7 @@ public final class VerifyJob {
   record Mismatch(int index, String file, String tensor, String detail) implements Serializable {}
 
   private static void compareWithInput(JavaSparkContext jsc, Manifest manifest,
-      Map<String, List<DecompressJob.Item>> bySource, String against, Configuration conf)
+      List<StoredTensor> stored, String against, Configuration conf)
       throws IOException {
     SourceCheckpoint src = CheckpointLocator.read(against, conf);
     Path srcDir = new Path(src.directory());
@@ -131,13 +129,13 @@ public final class VerifyJob {
         fileOf.put(t.name(), f);
       }
     }
-    Map<String, Manifest.TensorEntry> stored = new LinkedHashMap<>();
+    Map<String, Manifest.TensorEntry> entries = new LinkedHashMap<>();
     for (Manifest.TensorEntry t : manifest.tensors()) {
-      stored.put(t.name(), t);
+      entries.put(t.name(), t);
     }
     // Names, dtypes, shapes and files first: a missing tensor is named as such, not as a size.
     for (Map.Entry<String, SourceCheckpoint.SourceTensor> e : inputTensors.entrySet()) {
-      if (!stored.containsKey(e.getKey())) {
+      if (!entries.containsKey(e.getKey())) {
         throw mismatch(new Path(srcDir, fileOf.get(e.getKey()).name()), e.getKey(),
             "is in the input but not in the compressed checkpoint");
       }
@@ -175,13 +173,11 @@ public final class VerifyJob {
       }
     }
 
-    Map<String, DecompressJob.Item> items = new HashMap<>();
-    bySource.values().forEach(l -> l.forEach(i -> items.put(i.name(), i)));
     Map<String, List<AgainstCheck>> byDataFile = new LinkedHashMap<>();
     for (int i = 0; i < manifest.tensors().size(); i++) {
       Manifest.TensorEntry t = manifest.tensors().get(i);
       SourceCheckpoint.SourceFile f = fileOf.get(t.name());
-      DecompressJob.Item item = items.get(t.name());
+      StoredTensor item = stored.get(i);
       byDataFile.computeIfAbsent(item.dataFile(), k -> new ArrayList<>()).add(new AgainstCheck(i,
           new Path(srcDir, f.name()).toString(), f.length(), inputTensors.get(t.name()).offset(), item));
     }
@@ -215,10 +211,10 @@ public final class VerifyJob {
     try (SequentialReaders stored = new SequentialReaders(conf.get());
         SequentialReaders original = new SequentialReaders(conf.get())) {
       for (AgainstCheck check : task.checks()) {
-        DecompressJob.Item item = check.stored();
+        StoredTensor item = check.stored();
         RangeReader s = stored.get(item.dataFile(), item.dataFileLength());
         RangeReader o = original.get(check.originalPath(), check.originalLength());
-        String problem = item.centroids() == null
+        String problem = item.dense()
             ? compareDense(o, check.originalOffset(), s, item.offset(), item.byteLength(), chunkBytes)
             : compareCodes(o, check.originalOffset(), s, item, chunkBytes);
         if (problem != null) {
@@ -267,16 +263,19 @@ public final class VerifyJob {
   }
 
   /**
-   * Null when the stored codes are exactly what the encode pass makes of the input's weights with
-   * the stored codebook and scale; else the first weight whose code differs.
+   * Null when the stored codes (and per-tensor parameters) are exactly what the encode pass makes
+   * of the input's weights with the stored method and, for a shared codebook, the stored codebook
+   * and scale; else the first weight whose code differs.
    */
   private static String compareCodes(RangeReader original, long originalOffset, RangeReader stored,
-      DecompressJob.Item item, long chunkBytes) throws IOException {
+      StoredTensor item, long chunkBytes) throws IOException {
     int bits = item.bits();
     byte[][] buf = {new byte[0]};
+    TensorEncoder.Encoded encoded;
     try {
-      EncodePass.encodeTensor(original, item.dtype(), originalOffset, item.numel(), bits,
-          Codebook.of(item.centroids()), item.scale(), chunkBytes, (first, n, packed, packedBytes) -> {
+      encoded = TensorEncoder.encode(original, originalOffset, item.dtype(), item.shape(),
+          item.axis(), item.spec(), item.sharedCodebook(), item.scale(), chunkBytes,
+          (first, n, packed, packedBytes) -> {
             if (buf[0].length < packedBytes) {
               buf[0] = new byte[packedBytes];
             }
@@ -290,58 +289,26 @@ public final class VerifyJob {
               throw new Found(i < 0
                   ? "packed codes differ from the input's in their padding bits"
                   : "weight " + (first + i) + " of " + item.numel() + " encodes to code "
-                      + (want[i] & 0xFF) + " with the stored codebook and scale, but the checkpoint "
-                      + "stores code " + (have[i] & 0xFF));
+                      + (want[i] & 0xFF) + (item.spec().sharedCodebook()
+                          ? " with the stored codebook and scale" : " with " + item.spec().describe())
+                      + ", but the checkpoint stores code " + (have[i] & 0xFF));
             }
-          });
+          }, PartWriter::stopIfKilled);
     } catch (Found f) {
       return f.detail;
     }
-    return null;
-  }
-
-  /**
-   * Reads every file of the manifest on Spark, one task per file, and fails naming each whose
-   * CRC-32C is not the manifest's. Decompress runs this too: a flipped bit in packed codes would
-   * otherwise decode silently to other weights.
-   */
-  static void checkChecksums(JavaSparkContext jsc, Path in, Manifest manifest, Configuration conf,
-      ReadMeter meter) throws CheckpointFormatException {
-    List<FileCheck> files = new ArrayList<>();
-    for (Manifest.FileEntry f : manifest.files()) {
-      files.add(new FileCheck(new Path(in, f.name()).toString(), f.name(), f.size(), f.crc32c()));
-    }
-    SerializableConfiguration c = new SerializableConfiguration(conf);
-    jsc.setJobDescription("sparticle: verify checksums of " + files.size() + " files");
-    List<String> bad = jsc.parallelize(files, Math.max(1, files.size()))
-        .map(f -> checksum(f, c, meter))
-        .filter(problem -> !problem.isEmpty())
-        .collect();
-    if (!bad.isEmpty()) {
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, in.toString(), null,
-          String.join("; ", bad));
-    }
-  }
-
-  /** Empty when the file's CRC-32C is the manifest's; else what is wrong. */
-  static String checksum(FileCheck f, SerializableConfiguration conf, ReadMeter meter)
-      throws IOException {
-    CRC32C crc = new CRC32C();
-    byte[] buf = new byte[(int) Math.min(8 << 20, Math.max(1, f.size()))];
-    SequentialReaders readers = new SequentialReaders(conf.get());
-    try (readers) {
-      RangeReader in = readers.get(f.path(), f.size());
-      for (long done = 0; done < f.size(); ) {
-        PartWriter.stopIfKilled();
-        int n = (int) Math.min(buf.length, f.size() - done);
-        in.readFully(done, buf, 0, n);
-        crc.update(buf, 0, n);
-        done += n;
+    byte[] params = encoded.params();
+    if (params.length > 0) {
+      // Per-tensor parameters follow the codes in the order the layout lists them.
+      StoredTensor.Aux first = item.codebook() != null ? item.codebook() : item.scales();
+      byte[] have = new byte[params.length];
+      stored.readFully(first.offset(), have, 0, have.length);
+      int m = Arrays.mismatch(params, have);
+      if (m >= 0) {
+        return "its " + (item.codebook() != null ? "per-channel codebooks" : "scales and zero points")
+            + " differ from what encoding the input gives, at byte " + m + " of " + params.length;
       }
     }
-    meter.add(readers.stats());
-    String actual = String.format("%08x", crc.getValue());
-    return actual.equals(f.crc32c()) ? ""
-        : f.name() + " has CRC-32C " + actual + " but the manifest says " + f.crc32c();
+    return null;
   }
 }

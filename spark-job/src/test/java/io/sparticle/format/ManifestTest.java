@@ -199,9 +199,9 @@ class ManifestTest {
 
   @Test
   void formatVersion() throws Exception {
-    rejects(null, "format_version 2 is not supported (this reader knows 1..1); use a newer "
-        + "Sparticle", r -> r.put("format_version", 2));
-    rejects(null, "format_version 0 is not supported (this reader knows 1..1); use a newer "
+    rejects(null, "format_version 3 is not supported (this reader knows 1..2); use a newer "
+        + "Sparticle", r -> r.put("format_version", 3));
+    rejects(null, "format_version 0 is not supported (this reader knows 1..2); use a newer "
         + "Sparticle", r -> r.put("format_version", 0));
     rejects(null, "'format_version' must be an integer", r -> r.put("format_version", "1"));
     rejects(null, "'format_version' must be an integer", r -> r.put("format_version", 1.0));
@@ -316,7 +316,8 @@ class ManifestTest {
 
   @Test
   void unknownMethod() throws Exception {
-    rejects(null, "group 'lm_head' has unknown method 'gptq'",
+    rejects(null, "group 'lm_head' uses method 'gptq' that this reader does not know (it knows "
+        + "kmeans in format version 1); use a newer Sparticle",
         r -> ((ObjectNode) r.get("groups").get(1)).put("method", "gptq"));
   }
 

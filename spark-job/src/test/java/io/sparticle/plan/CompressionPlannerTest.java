@@ -1,5 +1,8 @@
 package io.sparticle.plan;
 
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.sparticle.format.CheckpointFormatException;
@@ -122,9 +125,9 @@ class CompressionPlannerTest {
         plan.tensors().stream().map(Tensor::name).toList());
 
     assertEquals(List.of(
-            new Group(0, "embed.weight", 4, false, new int[] {0}),
-            new Group(1, "bf.weight", 4, false, new int[] {5}),
-            new Group(2, "f32.weight", 4, false, new int[] {6})),
+            new Group(0, "embed.weight", EncodingSpec.kmeansGroup(4, CodebookPrecision.F32, false), new int[] {0}),
+            new Group(1, "bf.weight", EncodingSpec.kmeansGroup(4, CodebookPrecision.F32, false), new int[] {5}),
+            new Group(2, "f32.weight", EncodingSpec.kmeansGroup(4, CodebookPrecision.F32, false), new int[] {6})),
         plan.groups());
     int[] expectedGroup = {0, -1, -1, -1, -1, 1, 2, -1};
     for (int i = 0; i < expectedGroup.length; i++) {
@@ -193,10 +196,10 @@ class CompressionPlannerTest {
         config);
 
     assertEquals(List.of(
-            new Group(0, "layers.0.mlp", 3, false, new int[] {0, 2}),
-            new Group(1, "attn", 5, true, new int[] {3, 8}),
-            new Group(2, "tiny", 5, false, new int[] {5}),
-            new Group(3, "layers.1.mlp", 3, false, new int[] {7})),
+            new Group(0, "layers.0.mlp", EncodingSpec.kmeansGroup(3, CodebookPrecision.F32, false), new int[] {0, 2}),
+            new Group(1, "attn", EncodingSpec.kmeansGroup(5, CodebookPrecision.F32, true), new int[] {3, 8}),
+            new Group(2, "tiny", EncodingSpec.kmeansGroup(5, CodebookPrecision.F32, false), new int[] {5}),
+            new Group(3, "layers.1.mlp", EncodingSpec.kmeansGroup(3, CodebookPrecision.F32, false), new int[] {7})),
         plan.groups());
     assertEquals(List.of("Tensor 'pos_ids' matches rule 'pos_ids' but is I64: only F32, F16 and "
         + "BF16 are compressed; kept dense"), plan.warnings());
@@ -221,8 +224,8 @@ class CompressionPlannerTest {
         .build();
     CompressionPlan plan = CompressionPlanner.plan(source("m.safetensors", layout),
         JobConfig.fromYaml("rules:\n  - match: '.*\\.weight'\n    bits: 1\n"));
-    assertEquals(List.of(new Group(0, "a.weight", 1, false, new int[] {0}),
-        new Group(1, "b.weight", 1, false, new int[] {1})), plan.groups());
+    assertEquals(List.of(new Group(0, "a.weight", EncodingSpec.kmeansGroup(1, CodebookPrecision.F32, false), new int[] {0}),
+        new Group(1, "b.weight", EncodingSpec.kmeansGroup(1, CodebookPrecision.F32, false), new int[] {1})), plan.groups());
   }
 
   @Test
@@ -240,8 +243,8 @@ class CompressionPlannerTest {
             group: g
         """);
     SourceCheckpoint src = source("m.safetensors", layout);
-    assertEquals("Group 'g' gets tensor 'b.x' at 4 bits without per-tensor-scale, but its earlier "
-            + "tensors have 3 bits without per-tensor-scale: rules that share a group must agree",
+    assertEquals("Group 'g' gets tensor 'b.x' as kmeans/group 4b F32, but its earlier "
+            + "tensors are kmeans/group 3b F32: rules that share a group must agree",
         assertThrows(IllegalArgumentException.class, () -> CompressionPlanner.plan(src, config))
             .getMessage());
   }
@@ -261,8 +264,8 @@ class CompressionPlannerTest {
             group: g
         """);
     SourceCheckpoint src = source("m.safetensors", layout);
-    assertEquals("Group 'g' gets tensor 'b.x' at 4 bits without per-tensor-scale, but its earlier "
-            + "tensors have 4 bits with per-tensor-scale: rules that share a group must agree",
+    assertEquals("Group 'g' gets tensor 'b.x' as kmeans/group 4b F32, but its earlier "
+            + "tensors are kmeans/group 4b F32 scaled: rules that share a group must agree",
         assertThrows(IllegalArgumentException.class, () -> CompressionPlanner.plan(src, config))
             .getMessage());
   }

@@ -7,8 +7,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class JobConfigTest {
-  private static final String KNOWN_TOP = "bits, chunk-bytes, codebook-precision, grouping, kmeans, "
-      + "min-elements, min-rank, non-finite, output-shard-bytes, rules";
+  private static final String KNOWN_TOP = "bits, block-size, chunk-bytes, codebook-precision, "
+      + "grouping, kmeans, method, min-elements, min-rank, non-finite, output-shard-bytes, rules, "
+      + "scale-precision, scope";
 
   private static String rejects(String yaml) {
     return assertThrows(IllegalArgumentException.class, () -> JobConfig.fromYaml(yaml)).getMessage();
@@ -183,7 +184,8 @@ class JobConfigTest {
         + "fit-threads, max-iterations, seed, tolerance",
         rejects("kmeans:\n  iterations: 3\n"));
     assertEquals("Unknown config key 'rules[0].bitz'; known keys: "
-        + "bits, group, keep-dense, match, per-tensor-scale",
+        + "bits, block-size, codebook-precision, group, keep-dense, match, method, "
+        + "per-tensor-scale, scale-precision, scope",
         rejects("rules:\n  - match: 'a'\n    bitz: 3\n"));
     assertTrue(rejects("rules:\n  - match: 'a'\n  - match: 'b'\n    groop: x\n")
         .startsWith("Unknown config key 'rules[1].groop'; "));
@@ -224,7 +226,7 @@ class JobConfigTest {
 
   @Test
   void badCodebookPrecision() {
-    assertEquals("Cannot set codebook-precision to F8: must be one of F32, F16, BF16",
+    assertEquals("Cannot set codebook-precision to F8: must be one of F32, F16, BF16, step:Q",
         rejects("codebook-precision: F8"));
     assertEquals("Config key 'codebook-precision' must be a string, got 16",
         rejects("codebook-precision: 16"));
@@ -288,7 +290,7 @@ class JobConfigTest {
         + "group(s)", rejects("rules:\n  - match: 'a'\n    group: 'g.$0'\n"));
     assertEquals("Config rules[0]: Rule 'a': group must not be empty",
         rejects("rules:\n  - match: 'a'\n    group: ''\n"));
-    String combined = "Rule 'a': keep-dense cannot be combined with group, bits or per-tensor-scale";
+    String combined = "Rule 'a': keep-dense cannot be combined with group, bits, per-tensor-scale or encoding keys";
     assertEquals("Config rules[0]: " + combined,
         rejects("rules:\n  - match: 'a'\n    keep-dense: true\n    bits: 3\n"));
     assertEquals("Config rules[0]: " + combined,

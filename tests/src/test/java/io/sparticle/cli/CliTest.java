@@ -79,7 +79,7 @@ class CliTest {
     assertTrue(i.out().contains("model.layers.0.mlp.up_proj.weight"), i.out());
     Run p = run("inspect", "--input", model.toString(), "--bits", "3");
     assertEquals(0, p.code(), p.err());
-    assertTrue(p.out().contains("@3 bits"), p.out());
+    assertTrue(p.out().contains("kmeans/group 3b"), p.out());
     Run d = run("decompress", "--input", tmp.resolve("out").toString(), "--output", tmp.resolve("dense").toString());
     assertEquals(0, d.code(), d.err());
     assertTrue(Files.exists(tmp.resolve("dense/model.safetensors.index.json")));

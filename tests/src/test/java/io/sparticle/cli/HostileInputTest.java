@@ -205,7 +205,7 @@ class HostileInputTest {
     JsonNode manifest = MAPPER.readTree(out.resolve("manifest.json").toFile());
     Map<String, String> encoding = new java.util.HashMap<>();
     manifest.get("tensors").forEach(t -> encoding.put(t.get("name").asText(), t.get("encoding").asText()));
-    assertEquals(Map.of("bias", "dense", "layers.0.w", "dense", "layers.1.w", "codebook"), encoding);
+    assertEquals(Map.of("bias", "dense", "layers.0.w", "dense", "layers.1.w", "codes"), encoding);
     JsonNode report = MAPPER.readTree(out.resolve("report.json").toFile());
     assertEquals(1, report.get("kept_dense").size());
     assertEquals("layers.0.w", report.get("kept_dense").get(0).get("name").asText());
@@ -305,9 +305,21 @@ class HostileInputTest {
         new Corrupt("manifest shape not an array",
             d -> editManifest(d, m -> ((ObjectNode) m.get("tensors").get(2)).put("shape", "64x64")),
             "manifest.json", List.of("tensor 'layers.1.w': 'shape' must be an array")),
-        new Corrupt("unknown format_version", d -> editManifest(d, m -> m.put("format_version", 2)),
-            "manifest.json", List.of("format_version 2 is not supported (this reader knows 1..1); "
+        new Corrupt("unknown format_version", d -> editManifest(d, m -> m.put("format_version", 3)),
+            "manifest.json", List.of("format_version 3 is not supported (this reader knows 1..2); "
                 + "use a newer Sparticle")),
+        new Corrupt("unknown method",
+            d -> editManifest(d, m -> ((ObjectNode) m.get("groups").get(0)).put("method", "gmm")),
+            "manifest.json", List.of("group 'layers.*.w' uses method 'gmm' that this reader does "
+                + "not know (it knows kmeans, uniform in format version 2); use a newer Sparticle")),
+        new Corrupt("unknown scope",
+            d -> editManifest(d, m -> ((ObjectNode) m.get("groups").get(0)).put("scope", "row")),
+            "manifest.json", List.of("group 'layers.*.w' has scope 'row' that this reader does not "
+                + "know (it knows group, tensor, channel, block); use a newer Sparticle")),
+        new Corrupt("unknown codebook precision",
+            d -> editManifest(d, m -> ((ObjectNode) m.get("groups").get(0)).put("codebook_precision", "F8")),
+            "manifest.json", List.of("group 'layers.*.w' has codebook_precision 'F8' that this "
+                + "reader does not know; use a newer Sparticle")),
         new Corrupt("part truncated", d -> truncate(d.resolve(PART), 1),
             PART, List.of("is " + (partSize() - 1) + " bytes but the manifest says " + partSize())),
         new Corrupt("part missing", d -> Files.delete(d.resolve(PART)),

@@ -120,7 +120,7 @@ class VerifyTest {
 
   @Test
   void changedWeightOfACompressedTensorIsCaught() throws Exception {
-    Located t = firstTensor("codebook");
+    Located t = firstTensor("codes");
     // Move one weight to the far side of the codebook, so its nearest centroid changes.
     long at = t.header().absoluteOffset(t.info()) + 2 * 17;
     float old;
@@ -159,7 +159,7 @@ class VerifyTest {
 
   @Test
   void tensorMissingFromTheInputIsCaught() throws Exception {
-    Located t = firstTensor("codebook");
+    Located t = firstTensor("codes");
     // Rewrite its shard without it, and the index without its entry.
     SafetensorsLayout.Builder b = SafetensorsLayout.builder();
     t.header().metadata().forEach(b::metadata);

@@ -112,7 +112,7 @@ class CompressRoundTripTest {
         .findFirst().orElseThrow();
     assertEquals(8, mlp0.k());
     assertTrue(mlp0.perTensorScale());
-    assertEquals("BF16", mlp0.codebookPrecision());
+    assertEquals("BF16", mlp0.codebookPrecision().name());
     Manifest.TensorEntry up = manifest.tensors().stream()
         .filter(t -> t.name().equals("model.layers.0.mlp.up_proj.weight")).findFirst().orElseThrow();
     Manifest.TensorEntry down = manifest.tensors().stream()

@@ -98,7 +98,7 @@ class StorageRoundTripTest {
     java.util.Set<String> filesWithCompressed = new java.util.HashSet<>();
     Map<String, java.util.Set<String>> sourcesPerPart = new TreeMap<>();
     for (Manifest.TensorEntry t : m.tensors()) {
-      if (t.encoding().equals(Manifest.ENCODING_CODEBOOK)) {
+      if (!t.dense()) {
         filesWithCompressed.add(t.sourceFile());
       }
       sourcesPerPart.computeIfAbsent(t.file(), k -> new java.util.HashSet<>()).add(t.sourceFile());

@@ -1,0 +1,135 @@
+package io.sparticle.format;
+
+import io.sparticle.format.CheckpointFormatException.Reason;
+import io.sparticle.io.RangeReader;
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.EncodingSpec.Scope;
+import io.sparticle.quant.HalfFloats;
+import io.sparticle.quant.KMeansCodec;
+import io.sparticle.quant.TensorCodec;
+import io.sparticle.quant.UniformCodec;
+import io.sparticle.quant.UnitLayout;
+import java.io.IOException;
+import java.io.Serializable;
+
+/**
+ * A tensor of a compressed checkpoint, checked against its data file and ready to decode: where
+ * its bytes are and, for an encoded tensor, its method and parameters. Serializable, so a Spark
+ * task can decode it; {@link #codec} reads the per-tensor parameters (per-channel codebooks,
+ * uniform scales and zero points) stored beside the codes.
+ *
+ * @param dataFile path of the data file holding it (as {@link io.sparticle.io.Directory#child})
+ * @param offset absolute offset of its dense bytes or packed codes in {@code dataFile}
+ * @param byteLength length of the dense bytes or packed codes
+ * @param spec null for a dense tensor
+ * @param sharedCodebook the group's codebook, for kmeans with scope group; else null
+ * @param scale per-tensor scale of a shared codebook; 1 otherwise
+ * @param axis channel axis of a channel-scope tensor, else -1
+ */
+public record StoredTensor(
+    String name, DType dtype, long[] shape, String dataFile, long dataFileLength, long offset,
+    long byteLength, EncodingSpec spec, float[] sharedCodebook, float scale, int axis,
+    Aux codebook, Aux scales, Aux zeros)
+    implements Serializable {
+
+  /** A per-tensor parameter tensor in the same data file. */
+  public record Aux(String key, DType dtype, long offset, long byteLength) implements Serializable {}
+
+  public boolean dense() {
+    return spec == null;
+  }
+
+  public long numel() {
+    return TensorInfo.numel(shape);
+  }
+
+  public int bits() {
+    return spec == null ? 0 : spec.bits();
+  }
+
+  /** Which weights share parameters, as the spec says. */
+  public UnitLayout layout() {
+    return layout(spec, shape, axis);
+  }
+
+  /** The unit layout of a tensor of {@code shape} encoded by {@code spec}. */
+  public static UnitLayout layout(EncodingSpec spec, long[] shape, int axis) {
+    long numel = TensorInfo.numel(shape);
+    return switch (spec.scope()) {
+      case GROUP, TENSOR -> UnitLayout.whole(numel);
+      case CHANNEL -> UnitLayout.channels(shape, axis);
+      case BLOCK -> UnitLayout.blocks(numel, spec.blockSize());
+    };
+  }
+
+  /** The dtype per-channel codebooks are stored in: the float precision, or I16 for a step. */
+  public static DType codebookDType(CodebookPrecision p) {
+    return switch (p.kind()) {
+      case "F32" -> DType.F32;
+      case "F16" -> DType.F16;
+      case "BF16" -> DType.BF16;
+      default -> DType.I16;
+    };
+  }
+
+  /** The codec of this encoded tensor, reading its per-tensor parameters from {@code in}. */
+  public TensorCodec codec(RangeReader in) throws IOException {
+    if (spec.sharedCodebook()) {
+      return KMeansCodec.shared(sharedCodebook, scale, numel());
+    }
+    UnitLayout layout = layout();
+    int units = Math.toIntExact(layout.numUnits());
+    if (spec.method() == Method.KMEANS) {
+      int k = spec.k();
+      float[] flat = readFloats(in, codebook, spec.codebookPrecision(), (long) units * k);
+      float[][] books = new float[units][k];
+      for (int u = 0; u < units; u++) {
+        System.arraycopy(flat, u * k, books[u], 0, k);
+      }
+      return KMeansCodec.perUnit(layout, books, spec.bits());
+    }
+    float[] s = readFloats(in, scales, null, units);
+    byte[] z = new byte[units];
+    in.readFully(zeros.offset(), z, 0, units);
+    int[] zero = new int[units];
+    int qmax = (1 << spec.bits()) - 1;
+    for (int u = 0; u < units; u++) {
+      if (!(s[u] > 0)) {
+        throw bad("uniform scale " + u + " is " + s[u] + "; scales must be positive and finite");
+      }
+      zero[u] = z[u] & 0xFF;
+      if (zero[u] > qmax) {
+        throw bad("uniform zero point " + u + " is " + zero[u] + ", beyond " + qmax + " for "
+            + spec.bits() + " bits");
+      }
+    }
+    return new UniformCodec(layout, spec.bits(), s, zero);
+  }
+
+  /** {@code count} finite values of a float (or, for a step precision, I16) aux tensor. */
+  private float[] readFloats(RangeReader in, Aux aux, CodebookPrecision step, long count)
+      throws IOException {
+    int size = aux.dtype().byteSize();
+    byte[] raw = new byte[Math.toIntExact(count * size)];
+    in.readFully(aux.offset(), raw, 0, raw.length);
+    float[] out = new float[(int) count];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = switch (aux.dtype()) {
+        case F32 -> Float.intBitsToFloat(LittleEndian.i32(raw, i * 4));
+        case F16 -> HalfFloats.f16ToFloat((short) LittleEndian.u16(raw, i * 2));
+        case BF16 -> HalfFloats.bf16ToFloat((short) LittleEndian.u16(raw, i * 2));
+        default -> step.fromSteps((short) LittleEndian.u16(raw, i * 2));
+      };
+      if (!Float.isFinite(out[i])) {
+        throw bad("'" + aux.key() + "' entry " + i + " is not finite");
+      }
+    }
+    return out;
+  }
+
+  private CheckpointFormatException bad(String detail) {
+    return new CheckpointFormatException(Reason.INVALID_COMPRESSED, dataFile, name, detail);
+  }
+}

@@ -1,0 +1,417 @@
+package io.sparticle.format;
+
+import io.sparticle.io.RangeReader;
+import io.sparticle.packing.BitPacking;
+import io.sparticle.quant.ChannelKMeans;
+import io.sparticle.quant.Codebook;
+import io.sparticle.quant.CodebookPrecision;
+import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.ErrorStats;
+import io.sparticle.quant.HalfFloats;
+import io.sparticle.quant.KMeansCodec;
+import io.sparticle.quant.TensorCodec;
+import io.sparticle.quant.UniformCodec;
+import io.sparticle.quant.UnitLayout;
+import io.sparticle.quant.ValueKind;
+import java.io.IOException;
+
+/**
+ * Encodes one tensor's weights, read from its source, to packed codes (and, for methods with
+ * per-tensor parameters, those parameters' stored bytes), measuring the exact error of what a
+ * decoder will write: the one code path of the encode pass, also used by
+ * {@code verify --against} to re-derive the codes a checkpoint must hold.
+ *
+ * <ul>
+ *   <li>kmeans, scope group: the group's codebook at the tensor's scale; a 65,536-entry lookup
+ *       table per 16-bit dtype, binary search for F32.
+ *   <li>kmeans, scope channel: one codebook per output channel fitted here
+ *       ({@link ChannelKMeans}), rounded to the codebook precision. Rows stream chunk by chunk;
+ *       columns (ONNX [in, out]) need the whole tensor in memory.
+ *   <li>uniform: a first pass finds each unit's minimum and maximum, a second encodes.
+ * </ul>
+ *
+ * <pre>{@code
+ * TensorEncoder.Encoded e = TensorEncoder.encode(in, offset, DType.BF16, shape, 0, spec,
+ *     codebook, scale, 64 << 20, (first, n, packed, bytes) -> out.write(packed, 0, bytes), () -> {});
+ * }</pre>
+ */
+public final class TensorEncoder {
+  private TensorEncoder() {}
+
+  /** Receives a tensor's packed codes chunk by chunk, in order. */
+  @FunctionalInterface
+  public interface PackedChunks {
+    /**
+     * {@code packed[0, packedBytes)} holds the codes of elements {@code [first, first + n)};
+     * {@code first} is a multiple of 8, so the chunks concatenate byte-aligned.
+     */
+    void accept(long first, int n, byte[] packed, int packedBytes) throws IOException;
+  }
+
+  /**
+   * The exact error of the reconstruction, and the stored bytes of the per-tensor parameters
+   * that follow the codes (per-channel codebooks; or uniform scales then zero points); empty for
+   * a shared codebook.
+   */
+  public record Encoded(ErrorStats stats, byte[] params) {}
+
+  /**
+   * Encodes the tensor of {@code shape} and {@code dtype} at {@code offset} of {@code in}.
+   *
+   * @param sharedCodebook the group's codebook (kmeans, scope group), else null
+   * @param scale the tensor's scale for a shared codebook, else 1
+   */
+  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
+      EncodingSpec spec, float[] sharedCodebook, float scale, long chunkBytes, PackedChunks sink,
+      TensorDecoder.Checkpoint checkpoint) throws IOException {
+    ValueKind kind = dtype.valueKind();
+    long numel = TensorInfo.numel(shape);
+    if (spec.sharedCodebook()) {
+      return new Encoded(encodeShared(in, offset, kind, numel, spec.bits(),
+          KMeansCodec.shared(sharedCodebook, scale, numel), chunkBytes, sink, checkpoint),
+          new byte[0]);
+    }
+    UnitLayout layout = StoredTensor.layout(spec, shape, axis);
+    Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint);
+    if (spec.method() == Method.UNIFORM) {
+      UniformCodec codec = fitUniform(src, layout, spec);
+      ErrorStats stats = encodePerUnit(src, codec, kind, null, sink);
+      return new Encoded(stats, uniformParams(codec, spec));
+    }
+    ChannelKMeans fitter = new ChannelKMeans(spec.k());
+    int units = Math.toIntExact(layout.numUnits());
+    float[][] books = new float[units][];
+    ErrorStats stats;
+    if (layout.kind() == UnitLayout.Kind.ROWS) {
+      // Whole rows at a time: fit each row, then encode it.
+      int row = Math.toIntExact(layout.length());
+      stats = encodePerUnit(src, null, kind, (values, firstUnit, count) -> {
+        for (int u = 0; u < count; u++) {
+          books[firstUnit + u] = round(fitter.fit(values, u * row, row), spec.codebookPrecision());
+        }
+      }, sink, layout, books, spec.bits());
+    } else {
+      float[] all = src.readAll();
+      float[] unit = new float[(int) Math.min(all.length, layout.kind() == UnitLayout.Kind.COLUMNS
+          ? all.length / Math.max(1, units) : all.length)];
+      for (int u = 0; u < units; u++) {
+        int n = 0;
+        for (long e = layout.kind() == UnitLayout.Kind.COLUMNS ? u : 0; e < all.length;
+            e += layout.kind() == UnitLayout.Kind.COLUMNS ? layout.length() : 1) {
+          unit[n++] = all[(int) e];
+        }
+        books[u] = round(fitter.fit(unit, 0, n), spec.codebookPrecision());
+      }
+      KMeansCodec codec = KMeansCodec.perUnit(layout, books, spec.bits());
+      stats = encodeArray(all, codec, kind, sink);
+    }
+    return new Encoded(stats, codebookParams(books, spec));
+  }
+
+  private static float[] round(float[] centroids, CodebookPrecision p) {
+    return Codebook.of(centroids).roundTo(p).centroids();
+  }
+
+  /** Reads a tensor's weights as floats, chunk by chunk. */
+  private static final class Source {
+    final RangeReader in;
+    final long offset;
+    final ValueKind kind;
+    final long numel;
+    final long chunkBytes;
+    final TensorDecoder.Checkpoint checkpoint;
+    byte[] raw = new byte[0];
+
+    Source(RangeReader in, long offset, ValueKind kind, long numel, long chunkBytes,
+        TensorDecoder.Checkpoint checkpoint) {
+      this.in = in;
+      this.offset = offset;
+      this.kind = kind;
+      this.numel = numel;
+      this.chunkBytes = chunkBytes;
+      this.checkpoint = checkpoint;
+    }
+
+    int chunkElems() {
+      return (int) Math.min(TensorDecoder.elementsPerChunk(chunkBytes, kind.byteSize()), Math.max(1, numel));
+    }
+
+    /** Elements [first, first + n) into out[0, n). */
+    void read(long first, int n, float[] out) throws IOException {
+      checkpoint.check();
+      int size = kind.byteSize();
+      if (raw.length < n * size) {
+        raw = new byte[n * size];
+      }
+      in.readFully(offset + first * size, raw, 0, n * size);
+      for (int i = 0, p = 0; i < n; i++, p += size) {
+        out[i] = switch (kind) {
+          case F32 -> Float.intBitsToFloat(LittleEndian.i32(raw, p));
+          case F16 -> HalfFloats.f16ToFloat((short) LittleEndian.u16(raw, p));
+          case BF16 -> HalfFloats.bf16ToFloat((short) LittleEndian.u16(raw, p));
+        };
+      }
+    }
+
+    float[] readAll() throws IOException {
+      if (numel > Integer.MAX_VALUE - 8) {
+        throw new IllegalArgumentException("A tensor of " + numel
+            + " weights is too large to encode by columns in memory");
+      }
+      float[] all = new float[(int) numel];
+      int chunk = chunkElems();
+      float[] buf = new float[chunk];
+      for (long first = 0; first < numel; first += chunk) {
+        int n = (int) Math.min(chunk, numel - first);
+        read(first, n, buf);
+        System.arraycopy(buf, 0, all, (int) first, n);
+      }
+      return all;
+    }
+  }
+
+  /** Packs codes handed over in any counts; emits whole multiples of 8, the tail at the end. */
+  private static final class CodePacker {
+    final int bits;
+    final PackedChunks sink;
+    byte[] codes = new byte[64];
+    byte[] packed = new byte[0];
+    int held;
+    long first;
+
+    CodePacker(int bits, PackedChunks sink) {
+      this.bits = bits;
+      this.sink = sink;
+    }
+
+    void add(int code) {
+      if (held == codes.length) {
+        codes = java.util.Arrays.copyOf(codes, held * 2);
+      }
+      codes[held++] = (byte) code;
+    }
+
+    /** Emits the codes held, but for fewer than 8 that wait for more unless {@code last}. */
+    void flush(boolean last) throws IOException {
+      int n = last ? held : held / 8 * 8;
+      if (n == 0) {
+        return;
+      }
+      int bytes = (int) BitPacking.bytesRequired(n, bits);
+      if (packed.length < bytes) {
+        packed = new byte[bytes];
+      }
+      BitPacking.pack(codes, 0, n, bits, packed, 0);
+      sink.accept(first, n, packed, bytes);
+      first += n;
+      System.arraycopy(codes, n, codes, 0, held - n);
+      held -= n;
+    }
+  }
+
+  /** The group-codebook path: a lookup table per 16-bit pattern, or binary search for F32. */
+  private static ErrorStats encodeShared(RangeReader in, long offset, ValueKind kind, long numel,
+      int bits, KMeansCodec codec, long chunkBytes, PackedChunks sink,
+      TensorDecoder.Checkpoint checkpoint) throws IOException {
+    int size = kind.byteSize();
+    int chunkElems = (int) Math.min(TensorDecoder.elementsPerChunk(chunkBytes, size), Math.max(1, numel));
+    byte[] raw = new byte[chunkElems * size];
+    byte[] codes = new byte[chunkElems];
+    byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
+    float[] recon = new float[codec.numCodes()];
+    codec.levels(0, kind, recon);
+    Codebook book = codec.codebook(0);
+    float scale = codec.scale();
+    ErrorStats stats = new ErrorStats();
+    byte[] lut = kind == ValueKind.F32 ? null : book.lookupTable(kind.float16Kind(), scale);
+    long[] counts = lut == null ? null : new long[1 << 16];
+    for (long first = 0; first < numel; first += chunkElems) {
+      checkpoint.check();
+      int n = (int) Math.min(chunkElems, numel - first);
+      in.readFully(offset + first * size, raw, 0, n * size);
+      if (lut != null) {
+        for (int i = 0, p = 0; i < n; i++, p += 2) {
+          int b = (raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8;
+          codes[i] = lut[b];
+          counts[b]++;
+        }
+      } else {
+        for (int i = 0, p = 0; i < n; i++, p += 4) {
+          float x = Float.intBitsToFloat(LittleEndian.i32(raw, p));
+          int c = book.nearest(x / scale);
+          codes[i] = (byte) c;
+          stats.add(x, recon[c]);
+        }
+      }
+      int packedBytes = (int) BitPacking.bytesRequired(n, bits);
+      BitPacking.pack(codes, 0, n, bits, packed, 0);
+      sink.accept(first, n, packed, packedBytes);
+    }
+    if (lut != null) {
+      // Exact error from per-pattern counts: every weight of a pattern has the same code.
+      for (int b = 0; b < counts.length; b++) {
+        if (counts[b] != 0) {
+          stats.addWeighted(kind.decode16(b), recon[lut[b] & 0xFF], counts[b]);
+        }
+      }
+    }
+    return stats;
+  }
+
+  /** Pass 1 of uniform: each unit's minimum and maximum, then its scale and zero point. */
+  private static UniformCodec fitUniform(Source src, UnitLayout layout, EncodingSpec spec)
+      throws IOException {
+    int units = Math.toIntExact(layout.numUnits());
+    float[] min = new float[units];
+    float[] max = new float[units];
+    java.util.Arrays.fill(min, Float.POSITIVE_INFINITY);
+    java.util.Arrays.fill(max, Float.NEGATIVE_INFINITY);
+    int chunk = src.chunkElems();
+    float[] buf = new float[chunk];
+    for (long first = 0; first < src.numel; first += chunk) {
+      int n = (int) Math.min(chunk, src.numel - first);
+      src.read(first, n, buf);
+      for (int i = 0; i < n; i++) {
+        int u = (int) layout.unitOf(first + i);
+        min[u] = Math.min(min[u], buf[i]);
+        max[u] = Math.max(max[u], buf[i]);
+      }
+    }
+    float[] scales = new float[units];
+    int[] zeros = new int[units];
+    for (int u = 0; u < units; u++) {
+      UniformCodec.Params p = UniformCodec.fit(min[u], max[u], spec.bits(), spec.scalePrecision());
+      scales[u] = p.scale();
+      zeros[u] = p.zero();
+    }
+    return new UniformCodec(layout, spec.bits(), scales, zeros);
+  }
+
+  /** Fits the codebooks of {@code count} whole rows held in {@code values} before they are encoded. */
+  private interface RowFit {
+    void fit(float[] values, int firstUnit, int count);
+  }
+
+  private static ErrorStats encodePerUnit(Source src, TensorCodec codec, ValueKind kind,
+      RowFit rows, PackedChunks sink) throws IOException {
+    return encodePerUnit(src, codec, kind, rows, sink, codec.layout(), null, codec.bits());
+  }
+
+  /**
+   * Streams the tensor and encodes every weight with its unit's parameters. With {@code rows},
+   * chunks hold whole rows and each chunk's rows are fitted first (books filled, codec built
+   * per chunk over them).
+   */
+  private static ErrorStats encodePerUnit(Source src, TensorCodec codec, ValueKind kind,
+      RowFit rows, PackedChunks sink, UnitLayout layout, float[][] books, int bits)
+      throws IOException {
+    ErrorStats stats = new ErrorStats();
+    CodePacker packer = new CodePacker(bits, sink);
+    int chunk = src.chunkElems();
+    if (rows != null) {
+      int row = Math.toIntExact(layout.length());
+      chunk = Math.max(1, chunk / row) * row;
+    }
+    float[] buf = new float[chunk];
+    for (long first = 0; first < src.numel; first += chunk) {
+      int n = (int) Math.min(chunk, src.numel - first);
+      src.read(first, n, buf);
+      TensorCodec c = codec;
+      if (rows != null) {
+        int row = (int) layout.length();
+        int firstUnit = (int) (first / row);
+        rows.fit(buf, firstUnit, n / row);
+        c = KMeansCodec.perUnit(layout, fillMissing(books), bits);
+      }
+      for (int i = 0; i < n; i++) {
+        int u = (int) layout.unitOf(first + i);
+        int q = c.encode(u, buf[i]);
+        stats.add(buf[i], kind.roundTrip(c.value(u, q)));
+        packer.add(q);
+      }
+      packer.flush(false);
+    }
+    packer.flush(true);
+    return stats;
+  }
+
+  /** The codec wants a codebook per unit; rows not fitted yet get a placeholder never used. */
+  private static float[][] fillMissing(float[][] books) {
+    float[][] out = books.clone();
+    float[] placeholder = null;
+    for (int i = 0; i < out.length; i++) {
+      if (out[i] == null) {
+        if (placeholder == null) {
+          placeholder = new float[books.length == 0 ? 1 : firstLength(books)];
+        }
+        out[i] = placeholder;
+      }
+    }
+    return out;
+  }
+
+  private static int firstLength(float[][] books) {
+    for (float[] b : books) {
+      if (b != null) {
+        return b.length;
+      }
+    }
+    return 1;
+  }
+
+  private static ErrorStats encodeArray(float[] all, TensorCodec codec, ValueKind kind,
+      PackedChunks sink) throws IOException {
+    ErrorStats stats = new ErrorStats();
+    CodePacker packer = new CodePacker(codec.bits(), sink);
+    UnitLayout layout = codec.layout();
+    for (int e = 0; e < all.length; e++) {
+      int u = (int) layout.unitOf(e);
+      int q = codec.encode(u, all[e]);
+      stats.add(all[e], kind.roundTrip(codec.value(u, q)));
+      packer.add(q);
+      if ((e & 0xFFFF) == 0xFFFF) {
+        packer.flush(false);
+      }
+    }
+    packer.flush(true);
+    return stats;
+  }
+
+  /** Per-channel codebooks [units, k] in the codebook precision's dtype. */
+  private static byte[] codebookParams(float[][] books, EncodingSpec spec) {
+    CodebookPrecision p = spec.codebookPrecision();
+    int size = p.byteSize();
+    int k = spec.k();
+    byte[] out = new byte[books.length * k * size];
+    for (int u = 0, pos = 0; u < books.length; u++) {
+      for (int c = 0; c < k; c++, pos += size) {
+        float v = books[u][c];
+        switch (p.kind()) {
+          case "F32" -> LittleEndian.put32(out, pos, Float.floatToRawIntBits(v));
+          case "F16" -> LittleEndian.put16(out, pos, HalfFloats.floatToF16(v));
+          case "BF16" -> LittleEndian.put16(out, pos, HalfFloats.floatToBf16(v));
+          default -> LittleEndian.put16(out, pos, p.toSteps(v));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Uniform scales [units] (F16 or F32), then zero points [units] (U8). */
+  private static byte[] uniformParams(UniformCodec codec, EncodingSpec spec) {
+    int units = (int) codec.layout().numUnits();
+    int size = spec.scalePrecision().byteSize();
+    byte[] out = new byte[units * (size + 1)];
+    for (int u = 0; u < units; u++) {
+      float s = codec.scale(u);
+      if (size == 4) {
+        LittleEndian.put32(out, u * 4, Float.floatToRawIntBits(s));
+      } else {
+        LittleEndian.put16(out, u * 2, HalfFloats.floatToF16(s));
+      }
+      out[units * size + u] = (byte) codec.zero(u);
+    }
+    return out;
+  }
+}

@@ -300,6 +300,11 @@ public final class SparticleCli implements Callable<Integer> {
         description = "minilm: run 2, 3, 4, 5, 6 and 8 bits and the 4-bit uniform RTN baseline")
     boolean table;
 
+    @Option(names = "--method-table",
+        description = "Every method and scope at 2, 3, 4 and 8 bits: bits/weight, SQNR, and for "
+            + "minilm the embeddings' mean cosine and Spearman")
+    boolean methodTable;
+
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
@@ -318,6 +323,11 @@ public final class SparticleCli implements Callable<Integer> {
       try (io.sparticle.eval.EmbeddingEvaluator eval =
           io.sparticle.eval.EmbeddingEvaluator.builder().tokenizer(m.tokenizer()).build()) {
         System.out.printf(Locale.ROOT, "all-MiniLM-L6-v2 (%s), %d sentences, mean pooling%n", m.model(), sentences.size());
+        if (methodTable) {
+          io.sparticle.eval.MethodTable.run(session, m.model(), eval, sentences, work, System.out);
+          System.out.println("Compressed checkpoints, reports and evaluation.json: " + work);
+          return 0;
+        }
         System.out.println(io.sparticle.eval.Fidelity.Row.header());
         int[] widths = table ? new int[] {2, 3, 4, 5, 6, 8} : new int[] {bits};
         for (int b : widths) {
@@ -342,6 +352,12 @@ public final class SparticleCli implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "Generated %s: %,d params, BF16, in %s%n", preset, params, model);
       }
       SparkSession session = runtime.session("sparticle demo");
+      if (methodTable) {
+        System.out.printf(Locale.ROOT, "Generated Llama-shaped %s, BF16 (%s)%n", preset, model);
+        io.sparticle.eval.MethodTable.run(session, java.nio.file.Path.of(model), null, null,
+            java.nio.file.Path.of(dir, "methods-" + preset), System.out);
+        return 0;
+      }
       CompressReport report = Sparticle.compress(session).input(model).output(dir + "/compressed")
           .config(JobConfig.defaults().withBits(bits)).overwrite(true).execute();
       System.out.print(report.summary());

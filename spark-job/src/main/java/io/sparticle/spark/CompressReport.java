@@ -235,6 +235,15 @@ public record CompressReport(
         compressedParams, params, groups.size(), tensors.size()));
     s.append(String.format(Locale.ROOT, "  size    %,d -> %,d bytes  ratio %.2fx  %.3f bits/weight%n",
         inputBytes, outputBytes, ratio(), bitsPerWeight()));
+    java.util.Map<String, long[]> methods = new java.util.TreeMap<>();
+    for (GroupRow g : groups) {
+      long[] m = methods.computeIfAbsent(g.spec().describe(), k -> new long[3]);
+      m[0]++;
+      m[1] += g.params();
+      m[2] += g.storedBytes();
+    }
+    methods.forEach((m, v) -> s.append(String.format(Locale.ROOT,
+        "  method  %s: %d group(s), %.3f bits/weight%n", m, v[0], 8.0 * v[2] / Math.max(1, v[1]))));
     s.append(String.format(Locale.ROOT, "  error   SQNR %.2f dB  MSE %.3e  max |err| %.3e%n",
         total.sqnrDb(), total.mse(), total.maxAbsError()));
     StringBuilder phases = new StringBuilder();

@@ -128,6 +128,33 @@ class ChannelKMeansTest {
     return 10 * Math.log10(signal / noise);
   }
 
+  @Test
+  void manyCentroidsOnLongChannelsAreAtLeastAsGoodAsTheReference() {
+    // k n log2 n beyond EXACT_BUDGET: the DP over bin edges, then Lloyd at full resolution.
+    SplittableRandom random = new SplittableRandom(11);
+    int k = 256;
+    double signal = 0;
+    double noiseOurs = 0;
+    double noiseRef = 0;
+    for (int r = 0; r < 4; r++) {
+      int n = 16_000 + random.nextInt(4000);
+      assertTrue((double) k * n * 14 > ChannelKMeans.EXACT_BUDGET, "beyond the exact budget");
+      float[] w = row(random, n, r % 4);
+      float[] ours = new ChannelKMeans(k).fit(w, 0, n);
+      for (int i = 1; i < k; i++) {
+        assertTrue(ours[i - 1] <= ours[i], "centroids ascending");
+      }
+      double e = energy(w);
+      signal += e;
+      noiseOurs += sse(w, ours);
+      noiseRef += sse(w, referenceFit(w, k));
+    }
+    String summary = String.format("k=256 on 4 long rows: ChannelKMeans %.3f dB, weighted Lloyd "
+        + "(k-means++ best of 3) %.3f dB", db(signal, noiseOurs), db(signal, noiseRef));
+    System.out.println("ChannelKMeansTest: " + summary);
+    assertTrue(db(signal, noiseOurs) >= db(signal, noiseRef) - 0.1, summary);
+  }
+
   private void compareWithWeightedLloyd(int k, long seed) {
     SplittableRandom random = new SplittableRandom(seed);
     ChannelKMeans fitter = new ChannelKMeans(k);

@@ -1,0 +1,83 @@
+package io.sparticle.eval;
+
+import io.sparticle.plan.JobConfig;
+import io.sparticle.spark.CompressReport;
+import io.sparticle.spark.Sparticle;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * Method x scope x bits on one model: bits/weight with all overhead, SQNR, and for an ONNX
+ * sentence-embedding model the embeddings' mean cosine and Spearman against the original. What
+ * {@code sparticle demo --method-table} prints (README, "Methods").
+ *
+ * <pre>{@code
+ * MethodTable.run(spark, model, evaluatorOrNull, sentences, workDir, System.out);
+ * }</pre>
+ */
+public final class MethodTable {
+  private MethodTable() {}
+
+  /** The methods compared, as config options (the same keys as YAML and CLI flags). */
+  public static final Map<String, Map<String, String>> METHODS = methods();
+
+  /** The code widths compared. */
+  public static final int[] BITS = {2, 3, 4, 8};
+
+  private static Map<String, Map<String, String>> methods() {
+    Map<String, Map<String, String>> m = new LinkedHashMap<>();
+    m.put("kmeans/group", Map.of());
+    m.put("kmeans/channel F16", Map.of("scope", "channel", "codebook-precision", "F16"));
+    m.put("uniform/tensor", Map.of("method", "uniform", "scope", "tensor"));
+    m.put("uniform/channel", Map.of("method", "uniform", "scope", "channel"));
+    m.put("uniform/block64", Map.of("method", "uniform", "scope", "block", "block-size", "64"));
+    return m;
+  }
+
+  public static String header(boolean embeddings) {
+    return String.format(Locale.ROOT, "%-20s %4s %8s %7s %9s", "method", "bits", "bits/w",
+        "ratio", "SQNR dB") + (embeddings
+        ? String.format(Locale.ROOT, " %10s %10s", "mean cos", "Spearman") : "")
+        + String.format(Locale.ROOT, " %8s", "seconds");
+  }
+
+  /**
+   * Compresses {@code model} with every method at every width into {@code workDir} and prints a
+   * row each; with an evaluator (ONNX models), also rebuilds each .onnx and compares embeddings.
+   */
+  public static void run(SparkSession spark, Path model, EmbeddingEvaluator evaluator,
+      List<String> sentences, Path workDir, PrintStream out) throws Exception {
+    out.println(header(evaluator != null));
+    for (Map.Entry<String, Map<String, String>> method : METHODS.entrySet()) {
+      for (int bits : BITS) {
+        Map<String, String> options = new LinkedHashMap<>(method.getValue());
+        options.put("bits", Integer.toString(bits));
+        String name = method.getKey().replaceAll("[^a-z0-9]+", "-") + "-" + bits;
+        Path packed = workDir.resolve("packed-" + name);
+        long start = System.nanoTime();
+        CompressReport report = Sparticle.compress(spark).input(model.toString())
+            .output(packed.toString()).config(JobConfig.fromYaml(null, options)).overwrite(true)
+            .execute();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        String row = String.format(Locale.ROOT, "%-20s %4d %8.3f %7.2f %9.2f", method.getKey(), bits,
+            report.bitsPerWeight(), report.ratio(), report.total().sqnrDb());
+        if (evaluator != null) {
+          Path rebuilt = workDir.resolve("rebuilt-" + name);
+          Sparticle.decompress(spark).input(packed.toString()).output(rebuilt.toString())
+              .overwrite(true).execute();
+          EvaluationResult eval = evaluator.evaluate(model,
+              rebuilt.resolve(model.getFileName().toString()), sentences).withBits(bits);
+          Files.writeString(packed.resolve("evaluation.json"), eval.toJson() + "\n");
+          row += String.format(Locale.ROOT, " %10.4f %10.4f", eval.meanCosine(), eval.pairwiseSpearman());
+        }
+        out.println(row + String.format(Locale.ROOT, " %8.1f", seconds));
+      }
+    }
+  }
+}

@@ -7,7 +7,6 @@ import io.sparticle.io.RangeReader;
 import io.sparticle.packing.BitPacking;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
-import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.UnitLayout;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -146,7 +145,7 @@ public final class CompressedCheckpoint {
           continue;
         }
         TensorInfo t = header.tensor(ge.codebook());
-        DType want = StoredTensor.codebookDType(ge.codebookPrecision());
+        DType want = Centroids.dtype(ge.codebookPrecision());
         boolean ok = t != null && t.rank() == 1 && t.shape()[0] == ge.k()
             && (ge.codebookPrecision().isStep() ? t.dtype() == want : t.dtype().isCompressibleFloat());
         if (!ok) {
@@ -158,12 +157,7 @@ public final class CompressedCheckpoint {
         r.readFully(header.absoluteOffset(t), raw, 0, raw.length);
         float[] c = new float[ge.k()];
         for (int i = 0; i < c.length; i++) {
-          c[i] = switch (t.dtype()) {
-            case F32 -> Float.intBitsToFloat(LittleEndian.i32(raw, i * 4));
-            case F16 -> HalfFloats.f16ToFloat((short) LittleEndian.u16(raw, i * 2));
-            case BF16 -> HalfFloats.bf16ToFloat((short) LittleEndian.u16(raw, i * 2));
-            default -> ge.codebookPrecision().fromSteps((short) LittleEndian.u16(raw, i * 2));
-          };
+          c[i] = Centroids.get(raw, i, t.dtype(), ge.codebookPrecision());
           if (!Float.isFinite(c[i])) {
             throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.child(name), ge.codebook(),
                 "codebook entry " + i + " is not finite");
@@ -214,7 +208,7 @@ public final class CompressedCheckpoint {
     StoredTensor.Aux zeros = null;
     if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
       codebook = aux(header, file, t, t.codebookKey(),
-          StoredTensor.codebookDType(spec.codebookPrecision()), new long[] {units, spec.k()});
+          Centroids.dtype(spec.codebookPrecision()), new long[] {units, spec.k()});
     } else if (spec.method() == Method.UNIFORM) {
       scales = aux(header, file, t, t.scaleKey(),
           spec.scalePrecision() == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16,

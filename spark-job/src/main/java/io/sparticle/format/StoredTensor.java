@@ -6,7 +6,6 @@ import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
 import io.sparticle.quant.EncodingSpec.Scope;
-import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.KMeansCodec;
 import io.sparticle.quant.TensorCodec;
 import io.sparticle.quant.UniformCodec;
@@ -64,16 +63,6 @@ public record StoredTensor(
     };
   }
 
-  /** The dtype per-channel codebooks are stored in: the float precision, or I16 for a step. */
-  public static DType codebookDType(CodebookPrecision p) {
-    return switch (p.kind()) {
-      case "F32" -> DType.F32;
-      case "F16" -> DType.F16;
-      case "BF16" -> DType.BF16;
-      default -> DType.I16;
-    };
-  }
-
   /** The codec of this encoded tensor, reading its per-tensor parameters from {@code in}. */
   public TensorCodec codec(RangeReader in) throws IOException {
     if (spec.sharedCodebook()) {
@@ -116,12 +105,7 @@ public record StoredTensor(
     in.readFully(aux.offset(), raw, 0, raw.length);
     float[] out = new float[(int) count];
     for (int i = 0; i < out.length; i++) {
-      out[i] = switch (aux.dtype()) {
-        case F32 -> Float.intBitsToFloat(LittleEndian.i32(raw, i * 4));
-        case F16 -> HalfFloats.f16ToFloat((short) LittleEndian.u16(raw, i * 2));
-        case BF16 -> HalfFloats.bf16ToFloat((short) LittleEndian.u16(raw, i * 2));
-        default -> step.fromSteps((short) LittleEndian.u16(raw, i * 2));
-      };
+      out[i] = Centroids.get(raw, i, aux.dtype(), step);
       if (!Float.isFinite(out[i])) {
         throw bad("'" + aux.key() + "' entry " + i + " is not finite");
       }

@@ -386,13 +386,7 @@ public final class TensorEncoder {
     byte[] out = new byte[books.length * k * size];
     for (int u = 0, pos = 0; u < books.length; u++) {
       for (int c = 0; c < k; c++, pos += size) {
-        float v = books[u][c];
-        switch (p.kind()) {
-          case "F32" -> LittleEndian.put32(out, pos, Float.floatToRawIntBits(v));
-          case "F16" -> LittleEndian.put16(out, pos, HalfFloats.floatToF16(v));
-          case "BF16" -> LittleEndian.put16(out, pos, HalfFloats.floatToBf16(v));
-          default -> LittleEndian.put16(out, pos, p.toSteps(v));
-        }
+        Centroids.put(out, pos, p, books[u][c]);
       }
     }
     return out;

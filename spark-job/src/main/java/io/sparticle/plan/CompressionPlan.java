@@ -176,7 +176,7 @@ public record CompressionPlan(
    * a multiple of 8 so the packed codes of consecutive chunks concatenate byte-aligned (at least 8).
    */
   public static long elementsPerChunk(long chunkBytes, int elementSize) {
-    return Math.max(8, (chunkBytes / elementSize) / 8 * 8);
+    return io.sparticle.format.TensorDecoder.elementsPerChunk(chunkBytes, elementSize);
   }
 
   /** One output data file and the source tensors it holds, in order. */
@@ -212,7 +212,7 @@ public record CompressionPlan(
         EncodingSpec spec = spec(tensor);
         long units = spec.sharedCodebook() ? 0 : unitLayout(tensor).numUnits();
         if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
-          b.add(codebookKey(tensor.name()), StoredTensor.codebookDType(spec.codebookPrecision()),
+          b.add(codebookKey(tensor.name()), io.sparticle.format.Centroids.dtype(spec.codebookPrecision()),
               new long[] {units, spec.k()});
         } else if (spec.method() == Method.UNIFORM) {
           b.add(scaleKey(tensor.name()),

@@ -2,8 +2,7 @@ package io.sparticle.spark;
 
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.CheckpointFormatException.Reason;
-import io.sparticle.format.LittleEndian;
-import io.sparticle.format.StoredTensor;
+import io.sparticle.format.CheckpointWriter;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsLayout;
 import io.sparticle.format.onnx.OnnxSkeleton;
@@ -18,7 +17,6 @@ import io.sparticle.plan.SourceCheckpoint;
 import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ErrorStats;
-import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.ValueHistogram;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -131,7 +129,7 @@ public final class CompressJob {
     timer.lap("encode");
 
     List<Manifest.FileEntry> files = checkParts(plan, parts, out, hadoop);
-    PartWriter.Committed cb = OutputDirectory.writeSmall(out, CODEBOOKS_FILE,
+    io.sparticle.io.OutputFile.Committed cb = OutputDirectory.writeSmall(out, CODEBOOKS_FILE,
         codebookBytes(plan, codebooks), hadoop);
     files.add(new Manifest.FileEntry(CODEBOOKS_FILE, cb.size(), cb.crc32c()));
     Manifest.OnnxSource onnx = null;
@@ -152,7 +150,7 @@ public final class CompressJob {
 
     Map<Integer, ErrorStats> errors = new HashMap<>();
     for (EncodePass.PartResult p : parts) {
-      for (EncodePass.TensorError e : p.errors()) {
+      for (io.sparticle.format.CheckpointWriter.TensorError e : p.errors()) {
         errors.put(e.tensor(), e.stats());
       }
     }
@@ -181,7 +179,7 @@ public final class CompressJob {
     java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
     skeleton.extract(HadoopInputFile.of(new Path(source.directory(), source.onnx().fileName()), conf),
         bytes);
-    PartWriter.Committed c = OutputDirectory.writeSmall(out, name, bytes.toByteArray(), conf);
+    io.sparticle.io.OutputFile.Committed c = OutputDirectory.writeSmall(out, name, bytes.toByteArray(), conf);
     List<Manifest.Hole> holes = new ArrayList<>();
     for (OnnxSkeleton.Hole h : skeleton.holes()) {
       holes.add(new Manifest.Hole(h.name(), h.offset(), h.length()));
@@ -223,34 +221,13 @@ public final class CompressJob {
 
   /** codebooks.safetensors: one tensor [k] per group with a shared codebook, in its precision. */
   private static byte[] codebookBytes(CompressionPlan plan, float[][] codebooks) {
-    SafetensorsLayout.Builder b = SafetensorsLayout.builder();
+    EncodingSpec[] specs = new EncodingSpec[plan.groups().size()];
+    String[] names = new String[specs.length];
     for (Group g : plan.groups()) {
-      if (g.spec().sharedCodebook()) {
-        b.add(codebookKey(g.index()), StoredTensor.codebookDType(g.spec().codebookPrecision()),
-            new long[] {codebooks[g.index()].length});
-      }
+      specs[g.index()] = g.spec();
+      names[g.index()] = codebookKey(g.index());
     }
-    SafetensorsLayout layout = b.build();
-    byte[] out = new byte[Math.toIntExact(layout.fileLength())];
-    byte[] header = layout.headerBytes();
-    System.arraycopy(header, 0, out, 0, header.length);
-    int pos = header.length;
-    for (Group g : plan.groups()) {
-      if (!g.spec().sharedCodebook()) {
-        continue;
-      }
-      CodebookPrecision p = g.spec().codebookPrecision();
-      for (float c : codebooks[g.index()]) {
-        switch (p.kind()) {
-          case "F32" -> LittleEndian.put32(out, pos, Float.floatToRawIntBits(c));
-          case "F16" -> LittleEndian.put16(out, pos, HalfFloats.floatToF16(c));
-          case "BF16" -> LittleEndian.put16(out, pos, HalfFloats.floatToBf16(c));
-          default -> LittleEndian.put16(out, pos, p.toSteps(c));
-        }
-        pos += p.byteSize();
-      }
-    }
-    return out;
+    return CheckpointWriter.codebooksFile(specs, names, codebooks);
   }
 
   private static Manifest manifest(CompressionPlan plan, SourceCheckpoint source,

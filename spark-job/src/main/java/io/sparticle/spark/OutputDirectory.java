@@ -1,5 +1,7 @@
 package io.sparticle.spark;
 
+import io.sparticle.format.CheckpointWriter;
+import io.sparticle.io.OutputFile;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -178,11 +180,8 @@ public final class OutputDirectory {
   }
 
   /** Writes a small driver-side file (manifest, report, index) through a temp file. */
-  static PartWriter.Committed writeSmall(Path out, String name, byte[] bytes, Configuration conf)
+  static OutputFile.Committed writeSmall(Path out, String name, byte[] bytes, Configuration conf)
       throws IOException {
-    try (PartWriter w = PartWriter.open(out.toString(), name, conf)) {
-      w.write(bytes, 0, bytes.length);
-      return w.commit(bytes.length);
-    }
+    return CheckpointWriter.writeSmall(PartWriter.file(out.toString(), name, conf), bytes);
   }
 }

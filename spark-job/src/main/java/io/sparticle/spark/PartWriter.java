@@ -1,5 +1,7 @@
 package io.sparticle.spark;
 
+import io.sparticle.io.OutputFile;
+import io.sparticle.io.OutputFile.Committed;
 import io.sparticle.io.RangeReader;
 import io.sparticle.io.Storage;
 import java.io.BufferedOutputStream;
@@ -30,7 +32,7 @@ import org.apache.spark.TaskContext;
  *
  * <p>Closing without {@link #commit} discards what was written.
  */
-final class PartWriter implements AutoCloseable {
+final class PartWriter implements OutputFile.Output {
   static final String TEMP_DIR = "_temporary";
 
   private final FileSystem fs;
@@ -42,14 +44,27 @@ final class PartWriter implements AutoCloseable {
   private long written;
   private boolean done;
 
-  record Committed(long size, String crc32c) {}
-
   private PartWriter(FileSystem fs, Path temp, Path target) throws IOException {
     this.fs = fs;
     this.temp = temp;
     this.target = target;
     this.raw = fs.create(temp != null ? temp : target, true);
     this.out = new BufferedOutputStream(raw, 1 << 20);
+  }
+
+  /** {@code name} in {@code outputDir} as an {@link OutputFile} written by a PartWriter. */
+  static OutputFile file(String outputDir, String name, Configuration conf) {
+    return new OutputFile() {
+      @Override
+      public String path() {
+        return new Path(outputDir, name).toString();
+      }
+
+      @Override
+      public Output create() throws IOException {
+        return open(outputDir, name, conf);
+      }
+    };
   }
 
   static PartWriter open(String outputDir, String name, Configuration conf) throws IOException {
@@ -81,14 +96,16 @@ final class PartWriter implements AutoCloseable {
     }
   }
 
-  void write(byte[] b, int off, int len) throws IOException {
+  @Override
+  public void write(byte[] b, int off, int len) throws IOException {
     out.write(b, off, len);
     crc.update(b, off, len);
     written += len;
   }
 
   /** Copies {@code length} bytes from {@code offset} of {@code in}, at most chunkBytes at a time. */
-  void copy(RangeReader in, long offset, long length, long chunkBytes) throws IOException {
+  @Override
+  public void copy(RangeReader in, long offset, long length, long chunkBytes) throws IOException {
     byte[] buf = new byte[(int) Math.max(1, Math.min(chunkBytes, length))];
     for (long done = 0; done < length; ) {
       stopIfKilled();
@@ -100,7 +117,8 @@ final class PartWriter implements AutoCloseable {
   }
 
   /** Completes the file under its final name after checking its length. */
-  Committed commit(long expectedLength) throws IOException {
+  @Override
+  public Committed commit(long expectedLength) throws IOException {
     if (written != expectedLength) {
       // Checked before close: on an object store, close is what publishes the object.
       throw new IllegalStateException("Wrote " + written + " bytes for " + target

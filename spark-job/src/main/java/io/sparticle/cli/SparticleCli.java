@@ -305,6 +305,10 @@ public final class SparticleCli implements Callable<Integer> {
             + "minilm the embeddings' mean cosine and Spearman")
     boolean methodTable;
 
+    @Option(names = "--only", paramLabel = "METHOD",
+        description = "With --method-table: only these rows' methods (repeatable), e.g. 'uniform/block64'")
+    java.util.List<String> only;
+
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
@@ -324,7 +328,8 @@ public final class SparticleCli implements Callable<Integer> {
           io.sparticle.eval.EmbeddingEvaluator.builder().tokenizer(m.tokenizer()).build()) {
         System.out.printf(Locale.ROOT, "all-MiniLM-L6-v2 (%s), %d sentences, mean pooling%n", m.model(), sentences.size());
         if (methodTable) {
-          io.sparticle.eval.MethodTable.run(session, m.model(), eval, sentences, work, System.out);
+          io.sparticle.eval.MethodTable.run(session, m.model(), eval, sentences, work, System.out,
+              only != null ? only : java.util.List.copyOf(io.sparticle.eval.MethodTable.METHODS.keySet()));
           System.out.println("Compressed checkpoints, reports and evaluation.json: " + work);
           return 0;
         }
@@ -355,7 +360,8 @@ public final class SparticleCli implements Callable<Integer> {
       if (methodTable) {
         System.out.printf(Locale.ROOT, "Generated Llama-shaped %s, BF16 (%s)%n", preset, model);
         io.sparticle.eval.MethodTable.run(session, java.nio.file.Path.of(model), null, null,
-            java.nio.file.Path.of(dir, "methods-" + preset), System.out);
+            java.nio.file.Path.of(dir, "methods-" + preset), System.out,
+            only != null ? only : java.util.List.copyOf(io.sparticle.eval.MethodTable.METHODS.keySet()));
         return 0;
       }
       CompressReport report = Sparticle.compress(session).input(model).output(dir + "/compressed")

@@ -53,8 +53,23 @@ public final class MethodTable {
    */
   public static void run(SparkSession spark, Path model, EmbeddingEvaluator evaluator,
       List<String> sentences, Path workDir, PrintStream out) throws Exception {
+    run(spark, model, evaluator, sentences, workDir, out, List.copyOf(METHODS.keySet()));
+  }
+
+  /** As {@link #run}, for the named methods of {@link #METHODS} only. */
+  public static void run(SparkSession spark, Path model, EmbeddingEvaluator evaluator,
+      List<String> sentences, Path workDir, PrintStream out, List<String> only) throws Exception {
+    for (String m : only) {
+      if (!METHODS.containsKey(m)) {
+        throw new IllegalArgumentException("Unknown method '" + m + "' for the method table: use one of "
+            + String.join(", ", METHODS.keySet()));
+      }
+    }
     out.println(header(evaluator != null));
     for (Map.Entry<String, Map<String, String>> method : METHODS.entrySet()) {
+      if (!only.contains(method.getKey())) {
+        continue;
+      }
       for (int bits : BITS) {
         Map<String, String> options = new LinkedHashMap<>(method.getValue());
         options.put("bits", Integer.toString(bits));

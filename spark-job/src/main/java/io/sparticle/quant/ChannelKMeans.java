@@ -13,7 +13,8 @@ import java.util.Arrays;
  *
  * <p>Where k n log2(n) is at most {@link #EXACT_BUDGET} (n distinct values) every boundary is a
  * candidate and the result is the global optimum. Longer channels (a 2048-wide row, an embedding
- * column of 30,522 values) take as candidates the edges of {@code max(8 k, 128)} bins of equal
+ * column of 30,522 values) take as candidates the edges of {@code max(8 k, 128)} bins (fewer for
+ * k = 256, see {@link #COARSE_BUDGET}) of equal
  * weight and as many of equal width in value (which give outliers runs of their own): the DP finds the best partition on those edges exactly (a run of bins costs the exact
  * squared error of its values), and weighted Lloyd steps at full resolution, O(k log n) each with
  * the prefix sums, carry it to a fixed point. No random start, no restarts.
@@ -28,6 +29,8 @@ import java.util.Arrays;
 public final class ChannelKMeans {
   /** Largest k n log2(n) fitted over every boundary; beyond it, over bin edges then Lloyd. */
   public static final double EXACT_BUDGET = 5e4;
+  /** Largest k m log2(m) for the DP over m bin edges (many centroids: 256 gets 256 bins). */
+  public static final double COARSE_BUDGET = 2e7;
 
   private final int k;
   // Scratch reused across units of one task.
@@ -91,7 +94,12 @@ public final class ChannelKMeans {
     if ((double) k * n * (32 - Integer.numberOfLeadingZeros(n)) <= EXACT_BUDGET) {
       starts = optimalRuns(identity(n), n);
     } else {
-      int m = binEdges(n, Math.max(8 * k, 128));
+      // Bins such that the DP over both edge lists stays within COARSE_BUDGET (k bins at least).
+      int bins = Math.max(8 * k, 128);
+      while (bins > k && (double) k * 2 * bins * (33 - Integer.numberOfLeadingZeros(bins)) > COARSE_BUDGET) {
+        bins /= 2;
+      }
+      int m = binEdges(n, bins);
       starts = refine(optimalRuns(pos, m), n);
     }
     for (int c = 0; c < k; c++) {

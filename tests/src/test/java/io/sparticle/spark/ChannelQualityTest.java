@@ -50,7 +50,8 @@ class ChannelQualityTest {
 
   @Test
   void realModelColumnsMatchPerChannelLloyd() throws Exception {
-    Path model = tmp.resolve("all-minilm-l6-v2.onnx");
+    Files.createDirectories(tmp.resolve("model"));
+    Path model = tmp.resolve("model/all-minilm-l6-v2.onnx");
     try (InputStream in = ChannelQualityTest.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
       Files.copy(in, model);
     }

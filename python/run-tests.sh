@@ -18,7 +18,8 @@ step() { printf '\n== %s (%ds)\n' "$*" "$((SECONDS - t0))"; }
 step "venv $venv"
 [[ -x "$venv/bin/python" ]] || "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e python
+# Installed, not editable: the tests run against the package as pip builds it.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall ./python
 
 step "venv $afvenv"
 [[ -x "$afvenv/bin/python" ]] || "$py" -m venv "$afvenv"

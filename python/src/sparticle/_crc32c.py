@@ -3,8 +3,8 @@
 Uses ``google_crc32c`` or ``crc32c`` when installed (hardware-accelerated C), else a numpy
 implementation: the data is cut into equal lanes whose CRC registers advance together, one byte
 of every lane per vectorized table step, and the lanes are then chained with the linear map
-"advance the register over one lane of zero bytes" (CRC is linear over GF(2)). A few hundred
-MB/s on numpy, against about 5 MB/s for a byte loop in Python.
+"advance the register over one lane of zero bytes" (CRC is linear over GF(2)). About 60 MB/s
+on the 2-core development machine, against under 2 MB/s for a byte loop in Python.
 """
 
 from __future__ import annotations

@@ -171,3 +171,25 @@ def test_session_without_the_jar_says_how_to_attach_it(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "ERROR: Class io.sparticle.api.PythonApi is not on the Spark driver's classpath" in p.stdout
     assert "spark.jars" in p.stdout and "sparticle-spark-job-0.1.0-SNAPSHOT.jar" in p.stdout
+
+
+def test_spark_connect_session_says_what_to_do(tmp_path):
+    """A real Spark Connect session (a local Connect server, pyspark[connect]) has no JVM gateway."""
+    code = textwrap.dedent("""
+        from pyspark.sql import SparkSession
+        import sparticle
+        spark = (SparkSession.builder.remote("local[1]").config("spark.ui.enabled", "false")
+                 .getOrCreate())
+        assert spark.range(3).count() == 3  # the session works; only Sparticle cannot use it
+        try:
+            sparticle.compress(spark, "in", "out")
+        except sparticle.SparkSetupError as e:
+            print("ERROR:", e)
+        spark.stop()
+    """)
+    p = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert ("ERROR: pyspark.sql.connect.session.SparkSession has no JVM gateway: Sparticle runs "
+            "inside the Spark driver JVM, which a Spark Connect session") in p.stdout
+    assert "Use a classic session" in p.stdout and "JAR task" in p.stdout

@@ -250,3 +250,17 @@ def test_codebook_missing_from_codebooks_file(compressed, tmp_path):
 def test_manifest_function(compressed):
     m = sparticle.manifest(compressed)
     assert m["format_version"] == 1 and m["format"] == "sparticle"
+
+
+def test_load_through_fsspec(compressed):
+    """A URL with a scheme goes through fsspec: here its in-memory file system."""
+    import fsspec
+    fs = fsspec.filesystem("memory")
+    for f in compressed.iterdir():
+        fs.pipe(f"/ckpt/{f.name}", f.read_bytes())
+    remote = sparticle.load("memory://ckpt")
+    local = sparticle.load(compressed)
+    assert list(remote) == list(local)
+    assert all(remote[k].tobytes() == local[k].tobytes() for k in local)
+    fs.rm("/ckpt/_SUCCESS")
+    refused("memory://ckpt", "no _SUCCESS marker")

@@ -11,9 +11,11 @@ import pytest
 
 import sparticle
 from sparticle import _crc32c
-from sparticle._load import unpack_lsb
+from sparticle._load import FORMAT_VERSIONS, unpack_lsb
 
 from conftest import make_checkpoint, read_safetensors
+
+NEXT_VERSION = max(FORMAT_VERSIONS) + 1  # a version this reader does not know
 
 # (dtype, bits, codebook precision): every dtype, widths from 1 to 8, every codebook precision.
 CASES = [("F32", 1, "F32"), ("F32", 5, "F16"), ("F32", 8, "F32"),
@@ -164,8 +166,9 @@ def test_missing_directory(tmp_path):
 
 
 @pytest.mark.parametrize("edit,match", [
-    (lambda m: m.update(format_version=2),
-     r"manifest.json: format_version 2 is not supported \(this reader knows 1..1\); use a newer Sparticle"),
+    (lambda m: m.update(format_version=NEXT_VERSION),
+     rf"manifest.json: format_version {NEXT_VERSION} is not supported \(this reader knows "
+     rf"1..{NEXT_VERSION - 1}\); use a newer Sparticle"),
     (lambda m: m.update(required_features=["per-channel-codebooks"]),
      r"requires feature 'per-channel-codebooks' that this reader does not know"),
     (lambda m: m["groups"][0].update(method="uniform"),

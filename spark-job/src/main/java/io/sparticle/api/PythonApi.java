@@ -24,6 +24,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
 
@@ -109,18 +110,47 @@ public final class PythonApi {
     Configuration conf = hadoopConf(spark);
     Path p = new Path(input);
     ObjectNode o = JSON.createObjectNode();
-    if (p.getFileSystem(conf).exists(new Path(p, Manifest.FILE_NAME))) {
-      Manifest m = DecompressJob.readManifest(input, conf);
+    FileSystem fs = p.getFileSystem(conf);
+    Path manifestPath = new Path(p, Manifest.FILE_NAME);
+    if (fs.exists(manifestPath)) {
+      // Checked by the format's own parser, then read as a tree, so that this stays independent
+      // of the reader classes and their version-specific entries.
+      if (!fs.exists(new Path(p, "_SUCCESS"))) {
+        throw new CheckpointFormatException(CheckpointFormatException.Reason.INVALID_COMPRESSED,
+            input, null, "no _SUCCESS marker: the compressed checkpoint is incomplete or is not one");
+      }
+      long length = fs.getFileStatus(manifestPath).getLen();
+      if (length > Manifest.MAX_BYTES) {
+        throw new CheckpointFormatException(CheckpointFormatException.Reason.INVALID_COMPRESSED,
+            manifestPath.toString(), null,
+            "manifest is " + length + " bytes, over the limit of " + Manifest.MAX_BYTES);
+      }
+      byte[] json;
+      try (InputStream in = fs.open(manifestPath)) {
+        json = in.readAllBytes();
+      }
+      Manifest.parse(manifestPath.toString(), json);
+      JsonNode m = JSON.readTree(json);
       long params = 0;
       long compressed = 0;
-      for (Manifest.TensorEntry t : m.tensors()) {
-        params += t.numel();
-        if (Manifest.ENCODING_CODEBOOK.equals(t.encoding())) {
-          compressed += t.numel();
+      for (JsonNode t : m.path("tensors")) {
+        long numel = 1;
+        for (JsonNode d : t.path("shape")) {
+          numel = Math.multiplyExact(numel, d.asLong());
+        }
+        params += numel;
+        if (!"dense".equals(t.path("encoding").asText())) {
+          compressed += numel;
         }
       }
-      long in = m.source().files().stream().mapToLong(Manifest.SourceFileEntry::size).sum();
-      long out = m.files().stream().mapToLong(Manifest.FileEntry::size).sum();
+      long in = 0;
+      for (JsonNode f : m.path("source").path("files")) {
+        in += f.path("size").asLong();
+      }
+      long out = 0;
+      for (JsonNode f : m.path("files")) {
+        out += f.path("size").asLong();
+      }
       o.put("kind", "compressed");
       o.put("path", input);
       o.put("params", params);
@@ -128,7 +158,7 @@ public final class PythonApi {
       o.put("input_bytes", in);
       o.put("output_bytes", out);
       o.put("ratio", (double) in / out);
-      o.set("manifest", JSON.readTree(m.toJson()));
+      o.set("manifest", m);
       return o.toString();
     }
     JobConfig config = jobConfig(configPath, options, conf);

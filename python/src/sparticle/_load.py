@@ -1,0 +1,562 @@
+"""sparticle.load: decode a compressed checkpoint (FORMAT.md) into numpy arrays, no Spark or JVM.
+
+The decoder is a few tables, so that a new format version, encoding or method is one entry:
+
+- ``FORMAT_VERSIONS``: format_version -> function parsing and checking the manifest;
+- ``ENCODINGS``: a tensor's ``encoding`` -> function giving its values;
+- ``METHODS``: a codebook group's ``method`` -> function giving its reconstruction table.
+
+Everything a reader must check (FORMAT.md, "Validation a reader performs") is checked, and what
+this reader does not know (format_version, required_features, method, encoding, packing) is
+refused with a ``CheckpointError`` naming the file, the tensor and the value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import _crc32c
+from .errors import CheckpointError
+
+SUCCESS = "_SUCCESS"
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 256 << 20
+MAX_TENSORS = 500_000
+MAX_HEADER_BYTES = 100_000_000
+KNOWN_FEATURES: frozenset = frozenset()
+_READ_BLOCK = 16 << 20
+
+# Safetensors dtypes as numpy dtypes, little-endian. BF16 and the 8-bit floats have no numpy
+# dtype: they come back as their raw bits (uint16, uint8) unless ``bf16="float32"``.
+NUMPY_DTYPES = {
+    "BOOL": np.dtype(np.bool_), "U8": np.dtype("u1"), "I8": np.dtype("i1"),
+    "F8_E5M2": np.dtype("u1"), "F8_E4M3": np.dtype("u1"),
+    "I16": np.dtype("<i2"), "U16": np.dtype("<u2"), "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"), "I32": np.dtype("<i4"), "U32": np.dtype("<u4"),
+    "F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
+    "U64": np.dtype("<u8"),
+}
+FLOAT_DTYPES = ("F32", "F16", "BF16")
+
+
+def _bad(file: str, detail: str, tensor: str | None = None) -> CheckpointError:
+    msg = f"{file}: tensor '{tensor}': {detail}" if tensor is not None else f"{file}: {detail}"
+    return CheckpointError(msg, reason="INVALID_COMPRESSED", file=file, tensor=tensor)
+
+
+# ---------------------------------------------------------------- storage
+
+class _Store:
+    """A directory on the local disk, or on any fsspec file system."""
+
+    def __init__(self, path: str):
+        path = os.fspath(path)
+        if "://" in path and not path.startswith("file://"):
+            try:
+                import fsspec
+            except ImportError as e:
+                raise ImportError(
+                    f"Reading {path} needs fsspec (pip install fsspec, plus the file system's "
+                    "package, e.g. s3fs or gcsfs); local paths need nothing") from e
+            self.fs, self.root = fsspec.core.url_to_fs(path)
+            self.join = posixpath.join
+        else:
+            self.fs = None
+            self.root = path[len("file://"):] if path.startswith("file://") else path
+            self.join = os.path.join
+        self.display = path
+
+    def path(self, name: str) -> str:
+        return self.join(self.root, name)
+
+    def exists(self, name: str | None = None) -> bool:
+        p = self.root if name is None else self.path(name)
+        return os.path.exists(p) if self.fs is None else self.fs.exists(p)
+
+    def size(self, name: str) -> int | None:
+        try:
+            return os.path.getsize(self.path(name)) if self.fs is None else self.fs.size(self.path(name))
+        except (FileNotFoundError, OSError):
+            return None
+
+    def open(self, name: str):
+        p = self.path(name)
+        return open(p, "rb") if self.fs is None else self.fs.open(p, "rb")
+
+
+def _read_exact(f, offset: int, length: int, file: str) -> bytearray:
+    buf = bytearray(length)
+    f.seek(offset)
+    view = memoryview(buf)
+    got = 0
+    while got < length:
+        n = f.readinto(view[got:])
+        if not n:
+            raise _bad(file, f"ends at byte {offset + got}, before {offset + length}")
+        got += n
+    return buf
+
+
+# ---------------------------------------------------------------- manifest, format version 1
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    method: str
+    bits: int
+    k: int
+    codebook_precision: str
+    codebook: str
+    raw: dict
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str
+    shape: tuple
+    encoding: str
+    file: str
+    key: str
+    raw: dict
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: int
+    files: dict  # name -> (size, crc32c hex)
+    codebooks_file: str
+    groups: list
+    tensors: list
+    raw: dict
+
+
+def _field(obj: dict, key: str, kind, where: str, file: str, tensor: str | None = None):
+    v = obj.get(key)
+    ok = isinstance(v, kind) and not (kind is int and isinstance(v, bool))
+    if not ok:
+        names = {str: "a string", int: "an integer", list: "an array", dict: "an object"}
+        raise _bad(file, f"{where}'{key}' must be {names.get(kind, kind)}", tensor)
+    return v
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _parse_v1(m: dict, file: str) -> Manifest:
+    files = {}
+    for f in _field(m, "files", list, "", file):
+        if not isinstance(f, dict):
+            raise _bad(file, "'files' entries must be objects")
+        name = _field(f, "name", str, "file entry ", file)
+        if not _plain_name(name):
+            raise _bad(file, f"file name '{name}' is not a plain file name")
+        if name in files:
+            raise _bad(file, f"file '{name}' is listed twice")
+        size = _field(f, "size", int, f"file '{name}': ", file)
+        crc = _field(f, "crc32c", str, f"file '{name}': ", file)
+        if size < 0 or len(crc) != 8 or any(c not in "0123456789abcdef" for c in crc):
+            raise _bad(file, f"file '{name}' has an invalid size or crc32c")
+        files[name] = (size, crc)
+    codebooks_file = _field(m, "codebooks_file", str, "", file)
+    if codebooks_file not in files:
+        raise _bad(file, f"codebooks_file '{codebooks_file}' is not among the files")
+
+    groups = []
+    for g in _field(m, "groups", list, "", file):
+        if not isinstance(g, dict):
+            raise _bad(file, "'groups' entries must be objects")
+        name = _field(g, "name", str, "group ", file)
+        method = _field(g, "method", str, f"group '{name}': ", file)
+        if method not in METHODS:
+            raise _bad(file, f"group '{name}' has unknown method '{method}' (this reader knows "
+                             f"{', '.join(sorted(METHODS))}); use a newer Sparticle")
+        bits = _field(g, "bits", int, f"group '{name}': ", file)
+        k = _field(g, "k", int, f"group '{name}': ", file)
+        dim = _field(g, "dim", int, f"group '{name}': ", file)
+        if not 1 <= bits <= 8 or k != 1 << bits or dim != 1:
+            raise _bad(file, f"group '{name}' has bits {bits}, k {k}, dim {dim}; "
+                             "this reader knows bits 1..8, k = 2^bits, dim 1")
+        precision = _field(g, "codebook_precision", str, f"group '{name}': ", file)
+        if precision not in FLOAT_DTYPES:
+            raise _bad(file, f"group '{name}' has unknown codebook_precision '{precision}'")
+        groups.append(Group(name, method, bits, k, precision,
+                            _field(g, "codebook", str, f"group '{name}': ", file), g))
+
+    tensor_list = _field(m, "tensors", list, "", file)
+    if len(tensor_list) > MAX_TENSORS:
+        raise _bad(file, f"lists {len(tensor_list)} tensors, more than the {MAX_TENSORS} "
+                         "a checkpoint may hold")
+    tensors, seen = [], set()
+    for t in tensor_list:
+        if not isinstance(t, dict):
+            raise _bad(file, "'tensors' entries must be objects")
+        name = _field(t, "name", str, "tensor ", file)
+        if name in seen:
+            raise _bad(file, "listed twice", name)
+        seen.add(name)
+        dtype = _field(t, "dtype", str, "", file, name)
+        if dtype not in NUMPY_DTYPES:
+            raise _bad(file, f"unknown dtype '{dtype}'", name)
+        shape = _field(t, "shape", list, "", file, name)
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise _bad(file, f"shape has an invalid dimension: {shape}", name)
+        encoding = _field(t, "encoding", str, "", file, name)
+        if encoding not in ENCODINGS:
+            raise _bad(file, f"unknown encoding '{encoding}' (this reader knows "
+                             f"{', '.join(sorted(ENCODINGS))}); use a newer Sparticle", name)
+        data_file = _field(t, "file", str, "", file, name)
+        if data_file not in files:
+            raise _bad(file, f"file '{data_file}' is not among the manifest's files", name)
+        key = _field(t, "key", str, "", file, name)
+        tensor = Tensor(name, dtype, tuple(shape), encoding, data_file, key, t)
+        ENCODINGS[encoding].check(tensor, groups, file)
+        tensors.append(tensor)
+    return Manifest(1, files, codebooks_file, groups, tensors, m)
+
+
+FORMAT_VERSIONS: dict[int, Callable[[dict, str], Manifest]] = {1: _parse_v1}
+
+
+def read_manifest(store: _Store) -> Manifest:
+    if not store.exists():
+        raise FileNotFoundError(f"{store.display}: no such compressed checkpoint directory")
+    if not store.exists(SUCCESS):
+        raise _bad(store.display, f"no {SUCCESS} marker: the compressed checkpoint is incomplete "
+                                  "or is not one")
+    file = store.path(MANIFEST)
+    size = store.size(MANIFEST)
+    if size is None:
+        raise _bad(file, "missing")
+    if size > MAX_MANIFEST_BYTES:
+        raise _bad(file, f"manifest is {size} bytes, over the limit of {MAX_MANIFEST_BYTES}")
+    with store.open(MANIFEST) as f:
+        text = f.read()
+    try:
+        m = json.loads(text)
+    except ValueError as e:
+        raise _bad(file, f"not valid JSON: {e}") from None
+    if not isinstance(m, dict):
+        raise _bad(file, "not a JSON object")
+    if m.get("format") != "sparticle":
+        raise _bad(file, "'format' is not \"sparticle\"")
+    version = _field(m, "format_version", int, "", file)
+    if version not in FORMAT_VERSIONS:
+        known = sorted(FORMAT_VERSIONS)
+        raise _bad(file, f"format_version {version} is not supported (this reader knows "
+                         f"{known[0]}..{known[-1]}); use a newer Sparticle")
+    for feature in _field(m, "required_features", list, "", file):
+        if feature not in KNOWN_FEATURES:
+            raise _bad(file, f"requires feature '{feature}' that this reader does not know; "
+                             "use a newer Sparticle")
+    return FORMAT_VERSIONS[version](m, file)
+
+
+# ---------------------------------------------------------------- data files
+
+@dataclass(frozen=True)
+class Stored:
+    """A tensor as a data file's safetensors header lists it."""
+    dtype: str
+    shape: tuple
+    offset: int  # absolute, in the file
+    length: int
+
+
+def _read_header(f, file: str, size: int) -> dict:
+    if size < 8:
+        raise _bad(file, f"file is {size} bytes, too short for the 8-byte header length")
+    n = int.from_bytes(_read_exact(f, 0, 8, file), "little")
+    if n > MAX_HEADER_BYTES:
+        raise _bad(file, f"header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")
+    if 8 + n > size:
+        raise _bad(file, f"header length {n} runs past the end of the file: 8 + {n} > {size} bytes")
+    try:
+        header = json.loads(bytes(_read_exact(f, 8, n, file)).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _bad(file, f"header is not valid UTF-8 JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise _bad(file, "header is not a JSON object")
+    out = {}
+    for key, e in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = e["dtype"], tuple(e["shape"]), e["data_offsets"]
+            if dtype not in NUMPY_DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise ValueError
+            if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise _bad(file, "invalid tensor entry in the header", key) from None
+        if end - begin != math.prod(shape) * NUMPY_DTYPES[dtype].itemsize:
+            raise _bad(file, f"data_offsets [{begin}, {end}] do not hold {dtype}{list(shape)}", key)
+        if 8 + n + end > size:
+            raise _bad(file, f"data_offsets [{begin}, {end}] end past the data section, "
+                             f"which holds {size - 8 - n} bytes", key)
+        out[key] = Stored(dtype, shape, 8 + n + begin, end - begin)
+    return out
+
+
+class _Reader:
+    """Opens the checkpoint's data files on demand: size and CRC-32C checked once per file,
+    then headers and tensor bytes."""
+
+    def __init__(self, store: _Store, manifest: Manifest, check_crc: bool, crc: str | None):
+        self.store, self.manifest = store, manifest
+        self.check_crc, self.crc = check_crc, crc
+        self._headers: dict = {}
+        self._handles: dict = {}
+        self._codebooks: dict = {}
+
+    def close(self):
+        for f in self._handles.values():
+            f.close()
+
+    def check_sizes(self):
+        for name, (size, _) in self.manifest.files.items():
+            actual = self.store.size(name)
+            if actual is None:
+                raise _bad(self.store.path(name), "listed in the manifest but missing")
+            if actual != size:
+                raise _bad(self.store.path(name), f"is {actual} bytes but the manifest says {size}")
+
+    def _open(self, name: str):
+        if name not in self._handles:
+            f = self.store.open(name)
+            self._handles[name] = f
+            size, crc = self.manifest.files[name]
+            if self.check_crc:
+                h = _crc32c.hasher(self.crc)
+                f.seek(0)
+                left = size
+                while left > 0:
+                    block = f.read(min(_READ_BLOCK, left))
+                    if not block:
+                        raise _bad(self.store.path(name), f"ends before its {size} bytes")
+                    h.update(block)
+                    left -= len(block)
+                actual = f"{h.value():08x}"
+                if actual != crc:
+                    raise _bad(self.store.display,
+                               f"{name} has CRC-32C {actual} but the manifest says {crc}")
+            self._headers[name] = _read_header(f, self.store.path(name), size)
+        return self._handles[name]
+
+    def stored(self, name: str, key: str, tensor: str | None = None) -> Stored:
+        self._open(name)
+        s = self._headers[name].get(key)
+        if s is None:
+            raise _bad(self.store.path(name), f"tensor '{key}' named by the manifest is not in the file",
+                       tensor)
+        return s
+
+    def read(self, name: str, s: Stored) -> bytearray:
+        return _read_exact(self._open(name), s.offset, s.length, self.store.path(name))
+
+    def codebook(self, g: int) -> np.ndarray:
+        """Group g's centroids, widened exactly to float32."""
+        if g not in self._codebooks:
+            group = self.manifest.groups[g]
+            name = self.manifest.codebooks_file
+            s = self._headers_of(name).get(group.codebook)
+            if s is None or len(s.shape) != 1 or s.shape[0] != group.k or s.dtype not in FLOAT_DTYPES:
+                raise _bad(self.store.path(name), f"codebook of group '{group.name}' must be a float "
+                                                  f"tensor of shape [{group.k}]", group.codebook)
+            values = _to_float32(np.frombuffer(self.read(name, s), NUMPY_DTYPES[s.dtype]), s.dtype)
+            if not np.all(np.isfinite(values)):
+                raise _bad(self.store.path(name), "codebook entry is not finite", group.codebook)
+            self._codebooks[g] = values
+        return self._codebooks[g]
+
+    def _headers_of(self, name: str) -> dict:
+        self._open(name)
+        return self._headers[name]
+
+
+# ---------------------------------------------------------------- values
+
+def _to_float32(a: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "BF16":
+        return (a.astype(np.uint32) << 16).view(np.float32)
+    return a.astype(np.float32)
+
+
+def _round_to(values: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 values rounded to nearest, ties to even, into the dtype's storage (BF16: bits)."""
+    if dtype == "F32":
+        return values.astype(np.float32)
+    if dtype == "F16":
+        return values.astype(np.float16)
+    f = values.astype(np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((f + 0x7FFF + ((f >> 16) & 1)) >> 16) & 0xFFFF
+    nan = (f & 0x7FFFFFFF) > 0x7F800000
+    rounded[nan] = ((f[nan] >> 16) | 0x0040) & 0xFFFF
+    return rounded.astype(np.uint16)
+
+
+def unpack_lsb(packed: np.ndarray, numel: int, bits: int) -> np.ndarray:
+    """Codes of FORMAT.md's ``lsb`` packing: one little-endian bit stream, code i at bits
+    [i*bits, (i+1)*bits). Eight codes take ``bits`` bytes, read as one little-endian word."""
+    out = np.empty(numel, dtype=np.uint8)
+    mask = np.uint64((1 << bits) - 1)
+    step = 1 << 20  # words (8 codes each) per round, to bound temporaries
+    words = -(-numel // 8)
+    for w0 in range(0, words, step):
+        w1 = min(words, w0 + step)
+        chunk = packed[w0 * bits:w1 * bits]
+        if chunk.size < (w1 - w0) * bits:  # the last word's missing bytes are zero padding
+            chunk = np.concatenate([chunk, np.zeros((w1 - w0) * bits - chunk.size, np.uint8)])
+        rows = chunk.reshape(w1 - w0, bits)
+        word = np.zeros(w1 - w0, dtype=np.uint64)
+        for i in range(bits):
+            word |= rows[:, i].astype(np.uint64) << np.uint64(8 * i)
+        codes = np.empty((w1 - w0, 8), dtype=np.uint8)
+        for j in range(8):
+            codes[:, j] = (word >> np.uint64(j * bits)) & mask
+        n = min(numel, w1 * 8) - w0 * 8
+        out[w0 * 8:w0 * 8 + n] = codes.reshape(-1)[:n]
+    return out
+
+
+# ---------------------------------------------------------------- encodings and methods
+
+def _kmeans_table(group: Group, tensor: Tensor, reader: _Reader, g: int) -> np.ndarray:
+    """The value of each code (FORMAT.md 2.2): float32(centroid) * float32(scale), rounded to
+    the tensor's dtype, as its storage bits."""
+    scale = np.float32(tensor.raw["scale"])
+    return _round_to(reader.codebook(g) * scale, tensor.dtype)
+
+
+METHODS: dict[str, Callable[[Group, Tensor, _Reader, int], np.ndarray]] = {"kmeans": _kmeans_table}
+"""A group's ``method`` -> its code-to-value table. A method with another code layout (e.g.
+per-channel tables) adds an encoding instead."""
+
+
+class _Dense:
+    @staticmethod
+    def check(t: Tensor, groups: list, file: str) -> None:
+        pass
+
+    @staticmethod
+    def decode(t: Tensor, reader: _Reader) -> np.ndarray:
+        s = reader.stored(t.file, t.key, t.name)
+        if s.dtype != t.dtype or s.shape != t.shape:
+            raise _bad(reader.store.path(t.file), f"stored as {s.dtype}{list(s.shape)} but the "
+                                                  f"manifest says {t.dtype}{list(t.shape)}", t.name)
+        return np.frombuffer(reader.read(t.file, s), NUMPY_DTYPES[t.dtype])
+
+
+class _Codebook:
+    PACKINGS = {"lsb": unpack_lsb}
+
+    @staticmethod
+    def check(t: Tensor, groups: list, file: str) -> None:
+        g = _field(t.raw, "group", int, "", file, t.name)
+        bits = _field(t.raw, "bits", int, "", file, t.name)
+        if not 0 <= g < len(groups) or groups[g].bits != bits:
+            raise _bad(file, f"group {g} with bits {bits} does not match the manifest's groups", t.name)
+        if t.dtype not in FLOAT_DTYPES:
+            raise _bad(file, f"encoding 'codebook' needs dtype F32, F16 or BF16, not {t.dtype}", t.name)
+        scale = t.raw.get("scale")
+        if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
+                or not math.isfinite(float(np.float32(scale))) or np.float32(scale) <= 0):
+            raise _bad(file, "'scale' must be a positive finite number", t.name)
+        packing = _field(t.raw, "packing", str, "", file, t.name)
+        if packing not in _Codebook.PACKINGS:
+            raise _bad(file, f"unknown packing '{packing}'", t.name)
+
+    @staticmethod
+    def decode(t: Tensor, reader: _Reader) -> np.ndarray:
+        g, bits = t.raw["group"], t.raw["bits"]
+        numel = t.numel
+        packed_len = -(-numel * bits // 8)
+        s = reader.stored(t.file, t.key, t.name)
+        if s.dtype != "U8" or s.shape != (packed_len,):
+            raise _bad(reader.store.path(t.file), f"codes must be U8 [{packed_len}] for {numel} values "
+                                                  f"at {bits} bits, found {s.dtype}{list(s.shape)}", t.name)
+        group = reader.manifest.groups[g]
+        table = METHODS[group.method](group, t, reader, g)
+        codes = _Codebook.PACKINGS[t.raw["packing"]](
+            np.frombuffer(reader.read(t.file, s), np.uint8), numel, bits)
+        return table[codes]
+
+
+ENCODINGS = {"dense": _Dense, "codebook": _Codebook}
+"""A tensor's ``encoding`` -> ``check(tensor, groups, file)`` at manifest time and
+``decode(tensor, reader)`` giving its flat values in the dtype's storage."""
+
+
+# ---------------------------------------------------------------- load
+
+def load(path, tensors: Iterable[str] | None = None, *, bf16: str = "uint16",
+         check_crc: bool = True, crc32c: str | None = None) -> dict:
+    """Decodes a compressed Sparticle checkpoint into ``{name: numpy array}``.
+
+    The arrays hold exactly the values ``sparticle decompress`` writes, with the manifest's
+    shapes, in the manifest's order. F32 and F16 come back as float32 and float16; other dense
+    dtypes as their numpy dtype. BF16 has no numpy dtype: with ``bf16="uint16"`` (default) a
+    BF16 tensor is its raw bits, byte for byte what decompress writes (view them as bfloat16,
+    e.g. ``torch.from_numpy(a).view(torch.bfloat16)``); with ``bf16="float32"`` it is widened
+    to float32, which is exact (``a.view(np.uint32) >> 16`` gives the bits back). The 8-bit
+    float dtypes (kept dense) come back as their uint8 bits.
+
+    Args:
+      path: the compressed checkpoint directory: a local path, or any URL fsspec can open
+        (``s3://``, ``gs://``, ``abfs://``, ... with fsspec and its file-system package).
+      tensors: names to decode (default: all). Only the files holding them are read.
+      check_crc: check every file read against the manifest's size and CRC-32C first (default).
+      crc32c: ``"google-crc32c"``, ``"crc32c"`` or ``"numpy"``; default: the fastest installed.
+
+    Raises:
+      CheckpointError (``reason`` ``INVALID_COMPRESSED``): no ``_SUCCESS``, a bad or unknown
+        manifest (format_version, required_features, method, encoding, packing), a missing,
+        truncated or corrupt file, a tensor that does not match the manifest.
+      FileNotFoundError: no such directory. KeyError: a requested tensor is not in the checkpoint.
+    """
+    if bf16 not in ("uint16", "float32"):
+        raise ValueError(f"bf16 must be 'uint16' or 'float32', not {bf16!r}")
+    if crc32c is not None and crc32c not in _crc32c.IMPLEMENTATIONS:
+        raise ValueError(f"crc32c implementation {crc32c!r} is not available; "
+                         f"installed: {', '.join(_crc32c.IMPLEMENTATIONS)}")
+    store = _Store(path)
+    manifest = read_manifest(store)
+    selected = manifest.tensors
+    if tensors is not None:
+        wanted = list(tensors) if not isinstance(tensors, str) else [tensors]
+        by_name = {t.name: t for t in manifest.tensors}
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise KeyError(f"{store.display}: no tensor named {', '.join(map(repr, missing))} "
+                           f"(the checkpoint holds {len(by_name)} tensors)")
+        keep = set(wanted)
+        selected = [t for t in manifest.tensors if t.name in keep]
+    reader = _Reader(store, manifest, check_crc, crc32c)
+    try:
+        reader.check_sizes()
+        out = {}
+        for t in selected:
+            flat = ENCODINGS[t.encoding].decode(t, reader)
+            if t.dtype == "BF16" and bf16 == "float32":
+                flat = _to_float32(flat, "BF16")
+            out[t.name] = flat.reshape(t.shape)
+        return out
+    finally:
+        reader.close()
+
+
+def manifest(path) -> dict:
+    """The checked manifest of a compressed checkpoint, as a dict (no data file is read)."""
+    return read_manifest(_Store(path)).raw

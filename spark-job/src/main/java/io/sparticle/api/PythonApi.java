@@ -1,12 +1,9 @@
 package io.sparticle.api;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.fasterxml.jackson.databind.node.TextNode;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.sparticle.cli.ExitCode;
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.Manifest;
@@ -181,12 +178,15 @@ public final class PythonApi {
       } else {
         row.putNull("group");
       }
-      out += t.outputBytes();
+      out += t.outputBytes() + (t.compressed() ? plan.paramBytes(t) : 0);
     }
     ArrayNode groups = o.arrayNode();
     for (CompressionPlan.Group g : plan.groups()) {
       ObjectNode row = groups.addObject();
       row.put("name", g.name());
+      row.put("method", g.spec().method().key());
+      row.put("scope", g.spec().scope().key());
+      row.put("encoding", g.spec().describe());
       row.put("bits", g.bits());
       row.put("k", g.k());
       row.put("per_tensor_scale", g.perTensorScale());
@@ -215,68 +215,14 @@ public final class PythonApi {
    */
   public static JobConfig jobConfig(String configPath, Map<String, String> options,
       Configuration conf) throws IOException {
-    JsonNode base = JSON.createObjectNode();
+    String yaml = null;
     if (configPath != null) {
       Path p = new Path(configPath);
-      String yaml;
       try (InputStream in = p.getFileSystem(conf).open(p)) {
         yaml = new String(in.readAllBytes(), StandardCharsets.UTF_8);
       }
-      if (options == null || options.isEmpty()) {
-        return JobConfig.fromYaml(yaml);
-      }
-      try {
-        base = new ObjectMapper(new YAMLFactory()).readTree(yaml);
-      } catch (IOException e) {
-        throw new IllegalArgumentException("Config is not valid YAML: " + e.getMessage(), e);
-      }
-      if (base == null || base.isMissingNode() || base.isNull()) {
-        base = JSON.createObjectNode();
-      }
-      if (!base.isObject()) {
-        throw new IllegalArgumentException("Config must be a YAML mapping of keys to values");
-      }
     }
-    ObjectNode root = (ObjectNode) base;
-    if (options != null) {
-      for (Map.Entry<String, String> e : options.entrySet()) {
-        put(root, e.getKey(), e.getValue());
-      }
-    }
-    return JobConfig.fromYaml(root.toString());
-  }
-
-  private static void put(ObjectNode root, String key, String value) {
-    if (key == null || key.isEmpty() || key.startsWith(".") || key.endsWith(".")
-        || key.contains("..")) {
-      throw new IllegalArgumentException("Option key '" + key + "' is not a config key");
-    }
-    String[] path = key.split("\\.");
-    ObjectNode node = root;
-    for (int i = 0; i < path.length - 1; i++) {
-      JsonNode child = node.get(path[i]);
-      if (child == null || !child.isObject()) {
-        // A scalar in the way is replaced: the option wins over the file.
-        child = node.putObject(path[i]);
-      }
-      node = (ObjectNode) child;
-    }
-    node.set(path[path.length - 1], value(value));
-  }
-
-  private static JsonNode value(String value) {
-    if (value == null) {
-      return JSON.nullNode();
-    }
-    try {
-      JsonNode v = JSON.readTree(value);
-      if (v != null && !v.isMissingNode()) {
-        return v;
-      }
-    } catch (JsonProcessingException e) {
-      // not one JSON value: a plain string such as F16 or 64MiB
-    }
-    return TextNode.valueOf(value);
+    return JobConfig.fromYaml(yaml, options == null ? Map.of() : options);
   }
 
   /**

@@ -202,9 +202,7 @@ public final class SparticleCli implements Callable<Integer> {
   /** Adds a flag's value as text under its config key when the flag was given. */
   static void putIf(java.util.Map<String, String> options, String key, Object value) {
     if (value != null) {
-      // Quoted where YAML would read it as something else (e.g. "on" as a boolean).
-      String v = value.toString();
-      options.put(key, value instanceof Number ? v : "'" + v.replace("'", "''") + "'");
+      options.put(key, value.toString());
     }
   }
 

@@ -281,10 +281,11 @@ public record JobConfig(
 
   /**
    * As {@link #fromYaml(String)}, with {@code options} applied on top: each key is a config key
-   * (nested ones dotted, {@code kmeans.tolerance}), each value a YAML scalar as text
-   * ({@code "4"}, {@code "true"}, {@code "step:0.01"}). {@code yaml} may be null. The CLI's flags
-   * and the Python API's keyword arguments come this way, so they accept exactly the config's
-   * keys and values.
+   * (nested ones dotted, {@code kmeans.tolerance}), each value text read as one JSON value where
+   * it is one ({@code "4"}, {@code "1e-7"}, {@code "true"}, a JSON list of rules), else as a
+   * string ({@code "F16"}, {@code "step:0.01"}); a null value leaves the default. {@code yaml} may
+   * be null. The CLI's flags and the Python API's keyword arguments come this way, so they accept
+   * exactly the config's keys and values.
    */
   public static JobConfig fromYaml(String yaml, Map<String, String> options) {
     ObjectMapper yamlMapper = new ObjectMapper(new YAMLFactory());
@@ -303,31 +304,45 @@ public record JobConfig(
     if (!root.isObject()) {
       throw new IllegalArgumentException("Config must be a YAML mapping of keys to values");
     }
+    ObjectMapper json = new ObjectMapper();
     for (Map.Entry<String, String> o : options.entrySet()) {
-      String[] path = o.getKey().split("\\.");
+      String key = o.getKey();
+      if (key == null || key.isEmpty() || key.startsWith(".") || key.endsWith(".")
+          || key.contains("..")) {
+        throw new IllegalArgumentException("Option key '" + key + "' is not a config key");
+      }
+      String[] path = key.split("\\.");
       ObjectNode parent = (ObjectNode) root;
       for (int i = 0; i < path.length - 1; i++) {
         JsonNode child = parent.get(path[i]);
         if (child == null || !child.isObject()) {
-          child = parent.putObject(path[i]);
+          child = parent.putObject(path[i]); // a scalar in the way: the option wins over the file
         }
         parent = (ObjectNode) child;
       }
-      JsonNode value;
-      try {
-        value = o.getValue() == null ? null : yamlMapper.readTree(o.getValue());
-      } catch (IOException e) {
-        throw new IllegalArgumentException("Cannot set " + o.getKey() + " to " + o.getValue()
-            + ": not a YAML scalar", e);
-      }
-      if (value != null && value.isContainerNode()) {
-        throw new IllegalArgumentException("Cannot set " + o.getKey() + " to " + o.getValue()
-            + ": options take a single value");
-      }
-      parent.set(path[path.length - 1], value == null || value.isMissingNode()
-          ? com.fasterxml.jackson.databind.node.NullNode.getInstance() : value);
+      parent.set(path[path.length - 1], optionValue(json, o.getValue()));
     }
     return fromTree(root);
+  }
+
+  /**
+   * An option's value: one JSON value when it is one ({@code 4}, {@code 1e-7}, {@code true},
+   * {@code null}, a list of rules), else the text itself ({@code F16}, {@code 64MiB},
+   * {@code step:0.01}); null stands for the default.
+   */
+  private static JsonNode optionValue(ObjectMapper json, String value) {
+    if (value == null) {
+      return com.fasterxml.jackson.databind.node.NullNode.getInstance();
+    }
+    try {
+      JsonNode v = json.readTree(value);
+      if (v != null && !v.isMissingNode()) {
+        return v;
+      }
+    } catch (IOException e) {
+      // not one JSON value: a plain string
+    }
+    return com.fasterxml.jackson.databind.node.TextNode.valueOf(value);
   }
 
   private static JobConfig fromTree(JsonNode root) {

@@ -58,6 +58,47 @@ def test_load_equals_decompress_byte_for_byte(spark, tmp_path, dtype, bits, prec
                 assert not (w.view(np.uint32) & 0xFFFF).any()  # widening is exact
 
 
+# Format version 2's methods (FORMAT.md 2.3 to 2.5), each through the Java job and back.
+METHODS_V2 = [
+    ("BF16", dict(scope="channel", codebook_precision="F16", bits=4)),
+    ("F32", dict(scope="channel", codebook_precision="step:0.0005", bits=3)),
+    ("F16", dict(grouping="tensor", codebook_precision="step:0.001", bits=4)),
+    ("BF16", dict(method="uniform", scope="channel", bits=8)),
+    ("F16", dict(method="uniform", scope="block", block_size=16, bits=4)),
+    ("F32", dict(method="uniform", scope="tensor", scale_precision="F32", bits=2)),
+]
+
+
+@pytest.mark.parametrize("dtype,options", METHODS_V2,
+                         ids=[f"{d}-" + "-".join(f"{k}={v}" for k, v in o.items()) for d, o in METHODS_V2])
+def test_version_2_methods_load_equal_decompress(spark, tmp_path, dtype, options):
+    src = make_checkpoint(tmp_path / "in", dtype, seed=len(options))
+    out, dec = tmp_path / "orig", tmp_path / "d"
+    sparticle.compress(spark, str(src), str(out), min_elements=1000, **options)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["format_version"] == 2
+    assert {g["method"] for g in m["groups"]} == {options.get("method", "kmeans")}
+    sparticle.decompress(spark, str(out), str(dec))
+    expected = read_safetensors(dec / "model.safetensors")
+    loaded = sparticle.load(out)
+    assert list(loaded) == list(expected)
+    for name, (st_dtype, shape, raw) in expected.items():
+        assert loaded[name].shape == shape, name
+        assert loaded[name].tobytes() == raw, f"{name} ({st_dtype}) differs from decompress"
+
+
+def test_v2_per_tensor_parameters_are_checked(spark, tmp_path):
+    src = make_checkpoint(tmp_path / "in", "F16")
+    out = tmp_path / "orig"
+    sparticle.compress(spark, str(src), str(out), min_elements=1000, method="uniform", bits=4)
+    d = corrupt(out, tmp_path, lambda m: next(t for t in m["tensors"] if t["encoding"] != "dense")
+                .update(zero_key="nope"))
+    refused(d, r"tensor 'nope' named by the manifest is not in the file")
+    d = corrupt(out, tmp_path / "x", lambda m: next(t for t in m["tensors"] if t["encoding"] != "dense")
+                .pop("scale_key"))
+    refused(d, r"'scale_key' must be a string")
+
+
 def test_per_tensor_scales_are_used(spark, tmp_path):
     """Layers 0 and 1 share a codebook in RMS units; layer 1 is 3x larger, so a decoder that
     ignored the scale would give both the same magnitude."""
@@ -65,7 +106,7 @@ def test_per_tensor_scales_are_used(spark, tmp_path):
     out = tmp_path / "c"
     sparticle.compress(spark, str(src), str(out), bits=4)
     m = json.loads((out / "manifest.json").read_text())
-    scales = {t["name"]: t["scale"] for t in m["tensors"] if t["encoding"] == "codebook"}
+    scales = {t["name"]: t["scale"] for t in m["tensors"] if t["encoding"] != "dense"}
     l0, l1 = scales["model.layers.0.mlp.up_proj.weight"], scales["model.layers.1.mlp.up_proj.weight"]
     assert l1 / l0 == pytest.approx(3, rel=0.1)
     w = sparticle.load(out, ["model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight"])
@@ -171,22 +212,25 @@ def test_missing_directory(tmp_path):
      rf"1..{NEXT_VERSION - 1}\); use a newer Sparticle"),
     (lambda m: m.update(required_features=["per-channel-codebooks"]),
      r"requires feature 'per-channel-codebooks' that this reader does not know"),
-    (lambda m: m["groups"][0].update(method="uniform"),
-     r"group '.*' has unknown method 'uniform' \(this reader knows kmeans\)"),
-    (lambda m: next(t for t in m["tensors"] if t["encoding"] == "codebook").update(encoding="vq"),
+    (lambda m: m["groups"][0].update(method="gmm"),
+     r"group '.*' uses method 'gmm' that this reader does not know \(it knows kmeans, uniform in "
+     r"format version 2\)"),
+    (lambda m: m["groups"][0].update(scope="row"),
+     r"group '.*' has scope 'row' that this reader does not know"),
+    (lambda m: next(t for t in m["tensors"] if t["encoding"] != "dense").update(encoding="vq"),
      r"tensor 'model.embed.weight': unknown encoding 'vq'"),
-    (lambda m: next(t for t in m["tensors"] if t["encoding"] == "codebook").update(packing="ans"),
+    (lambda m: next(t for t in m["tensors"] if t["encoding"] != "dense").update(packing="ans"),
      r"tensor 'model.embed.weight': unknown packing 'ans'"),
     (lambda m: m["groups"][0].update(dim=2), r"dim 2; this reader knows"),
     (lambda m: m.update(format="other"), r"'format' is not \"sparticle\""),
     (lambda m: m["tensors"].append(dict(m["tensors"][0])), r"tensor '.*': listed twice"),
     (lambda m: m["tensors"][0].update(file="../x.safetensors"), r"is not among the manifest's files"),
-    (lambda m: next(t for t in m["tensors"] if t["encoding"] == "codebook").update(scale=-1.0),
+    (lambda m: next(t for t in m["tensors"] if t["encoding"] != "dense").update(scale=-1.0),
      r"'scale' must be a positive finite number"),
     (lambda m: next(t for t in m["tensors"] if t["encoding"] == "dense").update(shape=[3, 4]),
      r"stored as .* but the manifest says"),
-], ids=["version", "feature", "method", "encoding", "packing", "dim", "format", "duplicate",
-        "file", "scale", "shape"])
+], ids=["version", "feature", "method", "scope", "encoding", "packing", "dim", "format",
+        "duplicate", "file", "scale", "shape"])
 def test_refuses_what_it_does_not_understand(compressed, tmp_path, edit, match):
     refused(corrupt(compressed, tmp_path, edit), match)
 
@@ -252,7 +296,7 @@ def test_codebook_missing_from_codebooks_file(compressed, tmp_path):
 
 def test_manifest_function(compressed):
     m = sparticle.manifest(compressed)
-    assert m["format_version"] == 1 and m["format"] == "sparticle"
+    assert m["format_version"] == 2 and m["format"] == "sparticle"
 
 
 def test_load_through_fsspec(compressed):
@@ -267,3 +311,23 @@ def test_load_through_fsspec(compressed):
     assert all(remote[k].tobytes() == local[k].tobytes() for k in local)
     fs.rm("/ckpt/_SUCCESS")
     refused("memory://ckpt", "no _SUCCESS marker")
+
+
+FIXTURES_V1 = Path(__file__).resolve().parents[2] / "tests/src/test/resources/fixtures/v1"
+
+
+@pytest.mark.parametrize("name", ["bf16-4bit-module", "f16-3bit-tensor-f16cb", "f32-2bit-rules-bf16cb"])
+def test_format_version_1_fixtures_load_equal_decompress(spark, tmp_path, name):
+    """Checkpoints written by format version 1 (kept in the Java tests) still load, bit for bit
+    what decompress writes from them."""
+    src = FIXTURES_V1 / name
+    assert json.loads((src / "manifest.json").read_text())["format_version"] == 1
+    dec = tmp_path / "d"
+    sparticle.decompress(spark, str(src), str(dec))
+    expected = {}
+    for f in sorted(dec.glob("*.safetensors")):
+        expected.update(read_safetensors(f))
+    loaded = sparticle.load(src)
+    assert list(loaded) == list(expected)
+    for tensor, (st_dtype, shape, raw) in expected.items():
+        assert loaded[tensor].shape == shape and loaded[tensor].tobytes() == raw, tensor

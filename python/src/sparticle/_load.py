@@ -4,7 +4,7 @@ The decoder is a few tables, so that a new format version, encoding or method is
 
 - ``FORMAT_VERSIONS``: format_version -> function parsing and checking the manifest;
 - ``ENCODINGS``: a tensor's ``encoding`` -> function giving its values;
-- ``METHODS``: a codebook group's ``method`` -> function giving its reconstruction table.
+- ``METHODS``: a group's ``method`` -> function giving each weight's value before rounding.
 
 Everything a reader must check (FORMAT.md, "Validation a reader performs") is checked, and what
 this reader does not know (format_version, required_features, method, encoding, packing) is
@@ -104,7 +104,7 @@ def _read_exact(f, offset: int, length: int, file: str) -> bytearray:
     return buf
 
 
-# ---------------------------------------------------------------- manifest, format version 1
+# ---------------------------------------------------------------- manifest, format versions 1 and 2
 
 @dataclass(frozen=True)
 class Group:
@@ -112,9 +112,13 @@ class Group:
     method: str
     bits: int
     k: int
-    codebook_precision: str
-    codebook: str
+    codebook_precision: str | None  # kmeans: F32, F16, BF16 or step
+    codebook: str | None  # kmeans with scope group: the tensor in codebooks_file
     raw: dict
+    scope: str = "group"
+    block_size: int = 0
+    codebook_step: float = 0.0
+    scale_precision: str | None = None  # uniform: F16 or F32
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ def _plain_name(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
-def _parse_v1(m: dict, file: str) -> Manifest:
+def _parse(m: dict, file: str, version: int) -> Manifest:
     files = {}
     for f in _field(m, "files", list, "", file):
         if not isinstance(f, dict):
@@ -180,20 +184,51 @@ def _parse_v1(m: dict, file: str) -> Manifest:
             raise _bad(file, "'groups' entries must be objects")
         name = _field(g, "name", str, "group ", file)
         method = _field(g, "method", str, f"group '{name}': ", file)
-        if method not in METHODS:
-            raise _bad(file, f"group '{name}' has unknown method '{method}' (this reader knows "
-                             f"{', '.join(sorted(METHODS))}); use a newer Sparticle")
+        known = METHODS_BY_VERSION[version]
+        if method not in known:
+            raise _bad(file, f"group '{name}' uses method '{method}' that this reader does not know "
+                             f"(it knows {', '.join(known)} in format version {version}); "
+                             "use a newer Sparticle")
         bits = _field(g, "bits", int, f"group '{name}': ", file)
         k = _field(g, "k", int, f"group '{name}': ", file)
         dim = _field(g, "dim", int, f"group '{name}': ", file)
-        if not 1 <= bits <= 8 or k != 1 << bits or dim != 1:
-            raise _bad(file, f"group '{name}' has bits {bits}, k {k}, dim {dim}; "
-                             "this reader knows bits 1..8, k = 2^bits, dim 1")
-        precision = _field(g, "codebook_precision", str, f"group '{name}': ", file)
-        if precision not in FLOAT_DTYPES:
-            raise _bad(file, f"group '{name}' has unknown codebook_precision '{precision}'")
-        groups.append(Group(name, method, bits, k, precision,
-                            _field(g, "codebook", str, f"group '{name}': ", file), g))
+        lowest = 2 if method == "uniform" else 1
+        if not lowest <= bits <= 8 or k != 1 << bits or dim != 1:
+            raise _bad(file, f"group '{name}' has bits {bits}, k {k}, dim {dim}; this reader knows "
+                             f"bits {lowest}..8 for {method}, k = 2^bits, dim 1")
+        scope, block_size = "group", 0
+        if version >= 2:
+            scope = _field(g, "scope", str, f"group '{name}': ", file)
+            if scope not in SCOPES[method]:
+                raise _bad(file, f"group '{name}' has scope '{scope}' that this reader does not know "
+                                 f"for method {method} (it knows {', '.join(SCOPES[method])}); "
+                                 "use a newer Sparticle")
+            if scope == "block":
+                block_size = _field(g, "block_size", int, f"group '{name}': ", file)
+                if not (8 <= block_size <= 1 << 20 and block_size % 8 == 0):
+                    raise _bad(file, f"group '{name}' has block_size {block_size}: must be a "
+                                     "multiple of 8 between 8 and 1048576")
+        precision, codebook, step, scale_precision = None, None, 0.0, None
+        if method == "kmeans":
+            precision = _field(g, "codebook_precision", str, f"group '{name}': ", file)
+            if precision == "step" and version >= 2:
+                step = g.get("codebook_step")
+                if (not isinstance(step, (int, float)) or isinstance(step, bool)
+                        or not math.isfinite(step) or np.float32(step) <= 0):
+                    raise _bad(file, f"group '{name}': 'codebook_step' must be a positive number")
+                step = float(np.float32(step))
+            elif precision not in FLOAT_DTYPES:
+                raise _bad(file, f"group '{name}' has codebook_precision '{precision}' that this "
+                                 "reader does not know; use a newer Sparticle")
+            if scope == "group":
+                codebook = _field(g, "codebook", str, f"group '{name}': ", file)
+        else:
+            scale_precision = _field(g, "scale_precision", str, f"group '{name}': ", file)
+            if scale_precision not in ("F16", "F32"):
+                raise _bad(file, f"group '{name}' has scale_precision '{scale_precision}' that "
+                                 "this reader does not know; use a newer Sparticle")
+        groups.append(Group(name, method, bits, k, precision, codebook, g, scope, block_size,
+                            step, scale_precision))
 
     tensor_list = _field(m, "tensors", list, "", file)
     if len(tensor_list) > MAX_TENSORS:
@@ -214,9 +249,10 @@ def _parse_v1(m: dict, file: str) -> Manifest:
         if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise _bad(file, f"shape has an invalid dimension: {shape}", name)
         encoding = _field(t, "encoding", str, "", file, name)
-        if encoding not in ENCODINGS:
+        if encoding not in ENCODINGS_BY_VERSION[version]:
             raise _bad(file, f"unknown encoding '{encoding}' (this reader knows "
-                             f"{', '.join(sorted(ENCODINGS))}); use a newer Sparticle", name)
+                             f"{', '.join(ENCODINGS_BY_VERSION[version])} in format version "
+                             f"{version}); use a newer Sparticle", name)
         data_file = _field(t, "file", str, "", file, name)
         if data_file not in files:
             raise _bad(file, f"file '{data_file}' is not among the manifest's files", name)
@@ -224,10 +260,16 @@ def _parse_v1(m: dict, file: str) -> Manifest:
         tensor = Tensor(name, dtype, tuple(shape), encoding, data_file, key, t)
         ENCODINGS[encoding].check(tensor, groups, file)
         tensors.append(tensor)
-    return Manifest(1, files, codebooks_file, groups, tensors, m)
+    return Manifest(version, files, codebooks_file, groups, tensors, m)
 
 
-FORMAT_VERSIONS: dict[int, Callable[[dict, str], Manifest]] = {1: _parse_v1}
+FORMAT_VERSIONS: dict[int, Callable[[dict, str], Manifest]] = {
+    1: lambda m, file: _parse(m, file, 1),
+    2: lambda m, file: _parse(m, file, 2),
+}
+METHODS_BY_VERSION = {1: ("kmeans",), 2: ("kmeans", "uniform")}
+SCOPES = {"kmeans": ("group", "channel"), "uniform": ("tensor", "channel", "block")}
+ENCODINGS_BY_VERSION = {1: ("codebook", "dense"), 2: ("codebook", "codes", "dense")}
 
 
 def read_manifest(store: _Store) -> Manifest:
@@ -372,10 +414,13 @@ class _Reader:
             group = self.manifest.groups[g]
             name = self.manifest.codebooks_file
             s = self._headers_of(name).get(group.codebook)
-            if s is None or len(s.shape) != 1 or s.shape[0] != group.k or s.dtype not in FLOAT_DTYPES:
-                raise _bad(self.store.path(name), f"codebook of group '{group.name}' must be a float "
+            kinds = ("I16",) if group.codebook_precision == "step" else FLOAT_DTYPES
+            if s is None or len(s.shape) != 1 or s.shape[0] != group.k or s.dtype not in kinds:
+                raise _bad(self.store.path(name), f"codebook of group '{group.name}' must be a "
+                                                  f"{'I16' if kinds == ('I16',) else 'float'} "
                                                   f"tensor of shape [{group.k}]", group.codebook)
-            values = _to_float32(np.frombuffer(self.read(name, s), NUMPY_DTYPES[s.dtype]), s.dtype)
+            values = _centroids(np.frombuffer(self.read(name, s), NUMPY_DTYPES[s.dtype]), s.dtype,
+                                group)
             if not np.all(np.isfinite(values)):
                 raise _bad(self.store.path(name), "codebook entry is not finite", group.codebook)
             self._codebooks[g] = values
@@ -392,6 +437,14 @@ def _to_float32(a: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "BF16":
         return (a.astype(np.uint32) << 16).view(np.float32)
     return a.astype(np.float32)
+
+
+def _centroids(raw: np.ndarray, dtype: str, group: Group) -> np.ndarray:
+    """Stored centroids as float32 (FORMAT.md 2.6): a float dtype widened exactly, or for a step
+    precision the I16 integer m as float32(m) * float32(codebook_step)."""
+    if dtype == "I16":
+        return raw.astype(np.float32) * np.float32(group.codebook_step)
+    return _to_float32(raw, dtype)
 
 
 def _round_to(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -433,16 +486,62 @@ def unpack_lsb(packed: np.ndarray, numel: int, bits: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- encodings and methods
 
-def _kmeans_table(group: Group, tensor: Tensor, reader: _Reader, g: int) -> np.ndarray:
-    """The value of each code (FORMAT.md 2.2): float32(centroid) * float32(scale), rounded to
-    the tensor's dtype, as its storage bits."""
-    scale = np.float32(tensor.raw["scale"])
-    return _round_to(reader.codebook(g) * scale, tensor.dtype)
+def _units(group: Group, t: Tensor) -> tuple:
+    """(number of units, each weight's unit or None for one unit): FORMAT.md 2.2, "Units"."""
+    numel, shape = t.numel, t.shape
+    if group.scope in ("group", "tensor") or (group.scope == "channel" and len(shape) < 2):
+        return 1, None
+    e = np.arange(numel, dtype=np.int64)
+    if group.scope == "block":
+        return -(-numel // group.block_size), e // group.block_size
+    if t.raw["axis"] == 0:
+        return shape[0], e // max(1, numel // shape[0]) if shape[0] else e
+    return shape[-1], e % max(1, shape[-1])
 
 
-METHODS: dict[str, Callable[[Group, Tensor, _Reader, int], np.ndarray]] = {"kmeans": _kmeans_table}
-"""A group's ``method`` -> its code-to-value table. A method with another code layout (e.g.
-per-channel tables) adds an encoding instead."""
+def _aux(reader, t: Tensor, key_field: str, dtypes: tuple, shape: tuple) -> np.ndarray:
+    key = t.raw[key_field]
+    s = reader.stored(t.file, key, t.name)
+    if s.dtype not in dtypes or s.shape != shape:
+        raise _bad(reader.store.path(t.file), f"'{key}' must be {dtypes[0]}{list(shape)}, found "
+                                              f"{s.dtype}{list(s.shape)}", t.name)
+    return np.frombuffer(reader.read(t.file, s), NUMPY_DTYPES[s.dtype])
+
+
+def _kmeans(group: Group, t: Tensor, reader, g: int, codes: np.ndarray) -> np.ndarray:
+    """kmeans: scope group, float32(centroid[code]) * float32(scale) (2.3); scope channel,
+    float32(centroid[unit][code]) (2.4)."""
+    if group.scope == "group":
+        table = reader.codebook(g) * np.float32(t.raw["scale"])
+        return table[codes]
+    units, unit = _units(group, t)
+    kind = "I16" if group.codebook_precision == "step" else group.codebook_precision
+    raw = _aux(reader, t, "codebook_key", (kind,), (units, group.k))
+    books = _centroids(raw, kind, group).reshape(units, group.k)
+    if not np.all(np.isfinite(books)):
+        raise _bad(reader.store.path(t.file), f"'{t.raw['codebook_key']}' has a centroid that is "
+                                              "not finite", t.name)
+    return books[0 if unit is None else unit, codes]
+
+
+def _uniform(group: Group, t: Tensor, reader, g: int, codes: np.ndarray) -> np.ndarray:
+    """uniform: float32(scale[unit]) * float32(code - zero[unit]) (2.5)."""
+    units, unit = _units(group, t)
+    scales = _to_float32(_aux(reader, t, "scale_key", (group.scale_precision,), (units,)),
+                         group.scale_precision)
+    zeros = _aux(reader, t, "zero_key", ("U8",), (units,)).astype(np.int32)
+    if not np.all(np.isfinite(scales) & (scales > 0)):
+        raise _bad(reader.store.path(t.file), "uniform scales must be positive and finite", t.name)
+    if np.any(zeros > group.k - 1):
+        raise _bad(reader.store.path(t.file), f"uniform zero point beyond {group.k - 1} for "
+                                              f"{group.bits} bits", t.name)
+    u = 0 if unit is None else unit
+    return scales[u] * (codes.astype(np.int32) - zeros[u]).astype(np.float32)
+
+
+METHODS: dict[str, Callable] = {"kmeans": _kmeans, "uniform": _uniform}
+"""A group's ``method`` -> ``(group, tensor, reader, g, codes)`` giving each weight's float32
+value before rounding to the tensor's dtype (FORMAT.md 2.3 to 2.5)."""
 
 
 class _Dense:
@@ -451,7 +550,7 @@ class _Dense:
         pass
 
     @staticmethod
-    def decode(t: Tensor, reader: _Reader) -> np.ndarray:
+    def decode(t: Tensor, reader) -> np.ndarray:
         s = reader.stored(t.file, t.key, t.name)
         if s.dtype != t.dtype or s.shape != t.shape:
             raise _bad(reader.store.path(t.file), f"stored as {s.dtype}{list(s.shape)} but the "
@@ -459,7 +558,8 @@ class _Dense:
         return np.frombuffer(reader.read(t.file, s), NUMPY_DTYPES[t.dtype])
 
 
-class _Codebook:
+class _Codes:
+    """``codes`` (version 2) and ``codebook`` (version 1: kmeans with a shared codebook)."""
     PACKINGS = {"lsb": unpack_lsb}
 
     @staticmethod
@@ -468,18 +568,33 @@ class _Codebook:
         bits = _field(t.raw, "bits", int, "", file, t.name)
         if not 0 <= g < len(groups) or groups[g].bits != bits:
             raise _bad(file, f"group {g} with bits {bits} does not match the manifest's groups", t.name)
+        group = groups[g]
+        if t.encoding == "codebook" and not (group.method == "kmeans" and group.scope == "group"):
+            raise _bad(file, "encoding 'codebook' needs a kmeans group with a shared codebook", t.name)
         if t.dtype not in FLOAT_DTYPES:
-            raise _bad(file, f"encoding 'codebook' needs dtype F32, F16 or BF16, not {t.dtype}", t.name)
-        scale = t.raw.get("scale")
-        if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
-                or not math.isfinite(float(np.float32(scale))) or np.float32(scale) <= 0):
-            raise _bad(file, "'scale' must be a positive finite number", t.name)
+            raise _bad(file, f"encoding '{t.encoding}' needs dtype F32, F16 or BF16, not {t.dtype}",
+                       t.name)
+        if group.method == "kmeans" and group.scope == "group":
+            scale = t.raw.get("scale")
+            if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
+                    or not math.isfinite(float(np.float32(scale))) or np.float32(scale) <= 0):
+                raise _bad(file, "'scale' must be a positive finite number", t.name)
         packing = _field(t.raw, "packing", str, "", file, t.name)
-        if packing not in _Codebook.PACKINGS:
+        if packing not in _Codes.PACKINGS:
             raise _bad(file, f"unknown packing '{packing}'", t.name)
+        if group.scope == "channel":
+            axis = _field(t.raw, "axis", int, "", file, t.name)
+            if len(t.shape) >= 2 and axis not in (0, len(t.shape) - 1):
+                raise _bad(file, f"channel axis {axis} of a rank-{len(t.shape)} tensor must be 0 "
+                                 f"or {len(t.shape) - 1}", t.name)
+        if group.method == "kmeans" and group.scope == "channel":
+            _field(t.raw, "codebook_key", str, "", file, t.name)
+        if group.method == "uniform":
+            _field(t.raw, "scale_key", str, "", file, t.name)
+            _field(t.raw, "zero_key", str, "", file, t.name)
 
     @staticmethod
-    def decode(t: Tensor, reader: _Reader) -> np.ndarray:
+    def decode(t: Tensor, reader) -> np.ndarray:
         g, bits = t.raw["group"], t.raw["bits"]
         numel = t.numel
         packed_len = -(-numel * bits // 8)
@@ -488,13 +603,13 @@ class _Codebook:
             raise _bad(reader.store.path(t.file), f"codes must be U8 [{packed_len}] for {numel} values "
                                                   f"at {bits} bits, found {s.dtype}{list(s.shape)}", t.name)
         group = reader.manifest.groups[g]
-        table = METHODS[group.method](group, t, reader, g)
-        codes = _Codebook.PACKINGS[t.raw["packing"]](
+        codes = _Codes.PACKINGS[t.raw["packing"]](
             np.frombuffer(reader.read(t.file, s), np.uint8), numel, bits)
-        return table[codes]
+        values = METHODS[group.method](group, t, reader, g, codes)
+        return _round_to(values.astype(np.float32, copy=False), t.dtype)
 
 
-ENCODINGS = {"dense": _Dense, "codebook": _Codebook}
+ENCODINGS = {"dense": _Dense, "codebook": _Codes, "codes": _Codes}
 """A tensor's ``encoding`` -> ``check(tensor, groups, file)`` at manifest time and
 ``decode(tensor, reader)`` giving its flat values in the dtype's storage."""
 

@@ -5,7 +5,6 @@ import io.sparticle.io.RangeReader;
 import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
-import io.sparticle.quant.EncodingSpec.Scope;
 import io.sparticle.quant.KMeansCodec;
 import io.sparticle.quant.TensorCodec;
 import io.sparticle.quant.UniformCodec;

@@ -46,7 +46,7 @@ final class HistogramPass {
       for (TensorSlice s : split.slices()) {
         Tensor t = plan.tensors().get(s.tensor());
         int size = t.dtype().byteSize();
-        slices.add(new Slice(t.index(), t.name(), Kinds.of(t.dtype()),
+        slices.add(new Slice(t.index(), t.name(), t.dtype().valueKind(),
             t.offset() + s.firstElement() * size, s.numElements()));
         bytes = Math.max(bytes, s.numElements() * size);
       }

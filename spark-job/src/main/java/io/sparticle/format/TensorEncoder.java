@@ -76,7 +76,7 @@ public final class TensorEncoder {
     Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint);
     if (spec.method() == Method.UNIFORM) {
       UniformCodec codec = fitUniform(src, layout, spec);
-      ErrorStats stats = encodePerUnit(src, codec, kind, null, sink);
+      ErrorStats stats = encodeStream(src, codec, kind, sink);
       return new Encoded(stats, uniformParams(codec, spec));
     }
     ChannelKMeans fitter = new ChannelKMeans(spec.k());
@@ -84,13 +84,7 @@ public final class TensorEncoder {
     float[][] books = new float[units][];
     ErrorStats stats;
     if (layout.kind() == UnitLayout.Kind.ROWS) {
-      // Whole rows at a time: fit each row, then encode it.
-      int row = Math.toIntExact(layout.length());
-      stats = encodePerUnit(src, null, kind, (values, firstUnit, count) -> {
-        for (int u = 0; u < count; u++) {
-          books[firstUnit + u] = round(fitter.fit(values, u * row, row), spec.codebookPrecision());
-        }
-      }, sink, layout, books, spec.bits());
+      stats = encodeRows(src, layout, books, spec, fitter, kind, sink);
     } else {
       float[] all = src.readAll();
       float[] unit = new float[(int) Math.min(all.length, layout.kind() == UnitLayout.Kind.COLUMNS
@@ -288,46 +282,21 @@ public final class TensorEncoder {
     return new UniformCodec(layout, spec.bits(), scales, zeros);
   }
 
-  /** Fits the codebooks of {@code count} whole rows held in {@code values} before they are encoded. */
-  private interface RowFit {
-    void fit(float[] values, int firstUnit, int count);
-  }
-
-  private static ErrorStats encodePerUnit(Source src, TensorCodec codec, ValueKind kind,
-      RowFit rows, PackedChunks sink) throws IOException {
-    return encodePerUnit(src, codec, kind, rows, sink, codec.layout(), null, codec.bits());
-  }
-
-  /**
-   * Streams the tensor and encodes every weight with its unit's parameters. With {@code rows},
-   * chunks hold whole rows and each chunk's rows are fitted first (books filled, codec built
-   * per chunk over them).
-   */
-  private static ErrorStats encodePerUnit(Source src, TensorCodec codec, ValueKind kind,
-      RowFit rows, PackedChunks sink, UnitLayout layout, float[][] books, int bits)
-      throws IOException {
+  /** Streams the tensor and encodes every weight with its unit's parameters. */
+  private static ErrorStats encodeStream(Source src, TensorCodec codec, ValueKind kind,
+      PackedChunks sink) throws IOException {
     ErrorStats stats = new ErrorStats();
-    CodePacker packer = new CodePacker(bits, sink);
+    CodePacker packer = new CodePacker(codec.bits(), sink);
+    UnitLayout layout = codec.layout();
     int chunk = src.chunkElems();
-    if (rows != null) {
-      int row = Math.toIntExact(layout.length());
-      chunk = Math.max(1, chunk / row) * row;
-    }
     float[] buf = new float[chunk];
     for (long first = 0; first < src.numel; first += chunk) {
       int n = (int) Math.min(chunk, src.numel - first);
       src.read(first, n, buf);
-      TensorCodec c = codec;
-      if (rows != null) {
-        int row = (int) layout.length();
-        int firstUnit = (int) (first / row);
-        rows.fit(buf, firstUnit, n / row);
-        c = KMeansCodec.perUnit(layout, fillMissing(books), bits);
-      }
       for (int i = 0; i < n; i++) {
         int u = (int) layout.unitOf(first + i);
-        int q = c.encode(u, buf[i]);
-        stats.add(buf[i], kind.roundTrip(c.value(u, q)));
+        int q = codec.encode(u, buf[i]);
+        stats.add(buf[i], kind.roundTrip(codec.value(u, q)));
         packer.add(q);
       }
       packer.flush(false);
@@ -336,28 +305,39 @@ public final class TensorEncoder {
     return stats;
   }
 
-  /** The codec wants a codebook per unit; rows not fitted yet get a placeholder never used. */
-  private static float[][] fillMissing(float[][] books) {
-    float[][] out = books.clone();
-    float[] placeholder = null;
-    for (int i = 0; i < out.length; i++) {
-      if (out[i] == null) {
-        if (placeholder == null) {
-          placeholder = new float[books.length == 0 ? 1 : firstLength(books)];
-        }
-        out[i] = placeholder;
+  /**
+   * Per-channel codebooks over rows: chunks of whole rows, each row fitted (into
+   * {@code books}) and then encoded with its own codebook.
+   */
+  private static ErrorStats encodeRows(Source src, UnitLayout layout, float[][] books,
+      EncodingSpec spec, ChannelKMeans fitter, ValueKind kind, PackedChunks sink)
+      throws IOException {
+    ErrorStats stats = new ErrorStats();
+    CodePacker packer = new CodePacker(spec.bits(), sink);
+    int row = Math.toIntExact(layout.length());
+    int chunk = Math.max(1, src.chunkElems() / row) * row;
+    float[] buf = new float[chunk];
+    for (long first = 0; first < src.numel; first += chunk) {
+      int n = (int) Math.min(chunk, src.numel - first);
+      src.read(first, n, buf);
+      int firstUnit = (int) (first / row);
+      int count = n / row;
+      for (int u = 0; u < count; u++) {
+        books[firstUnit + u] = round(fitter.fit(buf, u * row, row), spec.codebookPrecision());
       }
-    }
-    return out;
-  }
-
-  private static int firstLength(float[][] books) {
-    for (float[] b : books) {
-      if (b != null) {
-        return b.length;
+      // The chunk's rows as units 0..count-1 of a codec of their own.
+      KMeansCodec c = KMeansCodec.perUnit(new UnitLayout(UnitLayout.Kind.ROWS, n, row),
+          java.util.Arrays.copyOfRange(books, firstUnit, firstUnit + count), spec.bits());
+      for (int i = 0; i < n; i++) {
+        int u = i / row;
+        int q = c.encode(u, buf[i]);
+        stats.add(buf[i], kind.roundTrip(c.value(u, q)));
+        packer.add(q);
       }
+      packer.flush(false);
     }
-    return 1;
+    packer.flush(true);
+    return stats;
   }
 
   private static ErrorStats encodeArray(float[] all, TensorCodec codec, ValueKind kind,

@@ -149,17 +149,23 @@ public final class SparticleCli implements Callable<Integer> {
     String method;
 
     @Option(names = "--scope", paramLabel = "SCOPE",
-        description = "Which weights share parameters: kmeans group (default) or channel; "
-            + "uniform tensor, channel or block (default)")
+        description = "Which weights share parameters: kmeans group (default), channel or block "
+            + "(the group's codebook scaled per block); uniform tensor, channel or block (default)")
     String scope;
 
     @Option(names = "--block-size", paramLabel = "G",
-        description = "Weights per block for scope block (default 64)")
+        description = "Weights per block for scope block (default 32 for kmeans, 64 for uniform)")
     Integer blockSize;
 
-    @Option(names = "--scale-precision", paramLabel = "F16|F32",
-        description = "How uniform scales are stored (default F16)")
+    @Option(names = "--scale-precision", paramLabel = "F16|F32|Q3..Q8",
+        description = "How scales are stored: F16 (default for uniform), F32, or for kmeans blocks "
+            + "Qn, n-bit codes into a per-tensor ladder of scales (default Q7)")
     String scalePrecision;
+
+    @Option(names = "--outliers", paramLabel = "FRACTION",
+        description = "Keep this fraction of each tensor's largest-magnitude weights exact, stored "
+            + "sparse beside the codes (e.g. 0.005; default 0)")
+    String outliers;
 
     @Option(names = "--non-finite", paramLabel = "error|keep-dense",
         description = "A tensor to compress with NaN or Inf weights: error (default; exit 3 naming it) "
@@ -185,6 +191,7 @@ public final class SparticleCli implements Callable<Integer> {
       putIf(options, "scope", scope);
       putIf(options, "block-size", blockSize);
       putIf(options, "scale-precision", scalePrecision);
+      putIf(options, "outliers", outliers);
       putIf(options, "non-finite", nonFinite);
       JobConfig cfg = JobConfig.fromYaml(
           config == null ? null : readText(config, runtime.hadoopConf()), options);

@@ -4,6 +4,7 @@ import io.sparticle.io.OutputFile;
 import io.sparticle.io.RangeReader;
 import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ErrorStats;
 import java.io.IOException;
 import java.io.Serializable;
@@ -29,8 +30,15 @@ public final class CheckpointWriter {
    * group {@code group}'s spec.
    */
   public record Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype,
-      long offset, long[] shape, long byteLength, int group, int axis, float scale)
-      implements Serializable {}
+      long offset, long[] shape, long byteLength, int group, int axis, float scale,
+      ValueHistogram.Outliers outliers)
+      implements Serializable {
+    public Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype,
+        long offset, long[] shape, long byteLength, int group, int axis, float scale) {
+      this(tensor, name, sourceFile, sourceLength, dtype, offset, shape, byteLength, group, axis,
+          scale, ValueHistogram.Outliers.NONE);
+    }
+  }
 
   /** Opens source files for positioned reads; the caller owns and closes them. */
   @FunctionalInterface
@@ -79,7 +87,7 @@ public final class CheckpointWriter {
         TensorEncoder.Encoded e;
         try {
           e = TensorEncoder.encode(in, item.offset(), item.dtype(), item.shape(), item.axis(),
-              specs[item.group()], codebooks[item.group()], item.scale(), chunkBytes,
+              specs[item.group()], codebooks[item.group()], item.scale(), item.outliers(), chunkBytes,
               (first, n, packed, packedBytes) -> out.write(packed, 0, packedBytes), checkpoint);
         } catch (IllegalArgumentException ex) {
           throw new IllegalArgumentException("Tensor '" + item.name() + "' of " + item.sourceFile()

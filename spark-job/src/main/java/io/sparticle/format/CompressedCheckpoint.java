@@ -186,7 +186,8 @@ public final class CompressedCheckpoint {
                 + " but the manifest says " + dtype + Arrays.toString(t.shape()));
       }
       return new StoredTensor(t.name(), dtype, t.shape(), file, header.fileLength(),
-          header.absoluteOffset(stored), stored.byteLength(), null, null, 1f, -1, null, null, null);
+          header.absoluteOffset(stored), stored.byteLength(), null, null, 1f, -1, null, null, null,
+          null, null);
     }
     Manifest.GroupEntry group = manifest.groups().get(t.group());
     EncodingSpec spec = group.spec();
@@ -206,7 +207,18 @@ public final class CompressedCheckpoint {
     StoredTensor.Aux codebook = null;
     StoredTensor.Aux scales = null;
     StoredTensor.Aux zeros = null;
-    if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
+    StoredTensor.Aux ladder = null;
+    if (spec.blockScaled()) {
+      EncodingSpec.ScalePrecision p = spec.scalePrecision();
+      if (p.ladder()) {
+        scales = aux(header, file, t, t.scaleKey(), DType.U8,
+            new long[] {io.sparticle.packing.BitPacking.bytesRequired(units, p.bits())});
+        ladder = aux(header, file, t, t.ladderKey(), DType.F32, new long[] {p.ladderSize()});
+      } else {
+        scales = aux(header, file, t, t.scaleKey(),
+            p == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16, new long[] {units});
+      }
+    } else if (spec.perChannelCodebooks()) {
       codebook = aux(header, file, t, t.codebookKey(),
           Centroids.dtype(spec.codebookPrecision()), new long[] {units, spec.k()});
     } else if (spec.method() == Method.UNIFORM) {
@@ -218,7 +230,23 @@ public final class CompressedCheckpoint {
     return new StoredTensor(t.name(), dtype, t.shape(), file, header.fileLength(),
         header.absoluteOffset(stored), packed, spec,
         spec.sharedCodebook() ? codebooks[t.group()] : null, t.scale(), t.axis(),
-        codebook, scales, zeros);
+        codebook, scales, zeros, ladder, sparse(header, file, t, spec, dtype));
+  }
+
+  private static StoredTensor.Sparse sparse(SafetensorsHeader header, String file,
+      Manifest.TensorEntry t, EncodingSpec spec, DType dtype) throws CheckpointFormatException {
+    if (spec.outliers() == 0) {
+      return null;
+    }
+    Manifest.Outliers o = t.outliers();
+    if (o.count() > t.numel()) {
+      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
+          o.count() + " outliers in a tensor of " + t.numel() + " weights");
+    }
+    return new StoredTensor.Sparse(o.count(), o.threshold(),
+        aux(header, file, t, o.countsKey(), DType.U32, new long[] {SparseOutliers.segments(t.numel())}),
+        aux(header, file, t, o.indexKey(), DType.U16, new long[] {o.count()}),
+        aux(header, file, t, o.valuesKey(), dtype, new long[] {o.count()}));
   }
 
   private static StoredTensor.Aux aux(SafetensorsHeader header, String file, Manifest.TensorEntry t,

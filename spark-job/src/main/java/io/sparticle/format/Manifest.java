@@ -57,7 +57,29 @@ public record Manifest(
   /** The version this writer writes; readers accept 1 and 2. */
   public static final int FORMAT_VERSION = 2;
   /** Features this reader understands; none exist yet. */
-  public static final Set<String> KNOWN_FEATURES = Set.of();
+  /** kmeans with scope block: readers before it would reject the group's spec anyway. */
+  public static final String FEATURE_BLOCK_SCALES = "block-scales";
+  /**
+   * Outliers stored beside the codes: a reader that ignored them would write wrong weights
+   * silently, so a checkpoint that has them requires the feature.
+   */
+  public static final String FEATURE_OUTLIERS = "outliers";
+
+  /** The features a checkpoint with these groups requires of its readers. */
+  public static List<String> requiredFeatures(List<GroupEntry> groups) {
+    java.util.TreeSet<String> f = new java.util.TreeSet<>();
+    for (GroupEntry g : groups) {
+      if (g.spec().blockScaled()) {
+        f.add(FEATURE_BLOCK_SCALES);
+      }
+      if (g.spec().outliers() > 0) {
+        f.add(FEATURE_OUTLIERS);
+      }
+    }
+    return List.copyOf(f);
+  }
+
+  public static final Set<String> KNOWN_FEATURES = Set.of(FEATURE_BLOCK_SCALES, FEATURE_OUTLIERS);
 
   public static final String ENCODING_DENSE = "dense";
   /** Version 1's encoding: codes into the group's shared codebook. */
@@ -172,11 +194,27 @@ public record Manifest(
    * @param codebookKey per-channel codebooks [units, k] in {@code file}, or null
    * @param scaleKey uniform scales [units] in {@code file}, or null
    * @param zeroKey uniform zero points [units] (U8) in {@code file}, or null
+   * @param ladderKey the ladder of block-scale magnitudes (F32) in {@code file}, or null
+   * @param outliers the weights kept exact, when the group keeps outliers; else null
    */
   public record TensorEntry(
       String name, String dtype, long[] shape, String sourceFile, String encoding, int group,
       int bits, float scale, String packing, String file, String key, int axis,
-      String codebookKey, String scaleKey, String zeroKey) {
+      String codebookKey, String scaleKey, String zeroKey, String ladderKey, Outliers outliers) {
+
+    public TensorEntry(String name, String dtype, long[] shape, String sourceFile, String encoding,
+        int group, int bits, float scale, String packing, String file, String key, int axis,
+        String codebookKey, String scaleKey, String zeroKey, String ladderKey) {
+      this(name, dtype, shape, sourceFile, encoding, group, bits, scale, packing, file, key, axis,
+          codebookKey, scaleKey, zeroKey, ladderKey, null);
+    }
+
+    public TensorEntry(String name, String dtype, long[] shape, String sourceFile, String encoding,
+        int group, int bits, float scale, String packing, String file, String key, int axis,
+        String codebookKey, String scaleKey, String zeroKey) {
+      this(name, dtype, shape, sourceFile, encoding, group, bits, scale, packing, file, key, axis,
+          codebookKey, scaleKey, zeroKey, null);
+    }
 
     /** A dense or version-1 codebook tensor. */
     public TensorEntry(String name, String dtype, long[] shape, String sourceFile, String encoding,
@@ -202,7 +240,9 @@ public record Manifest(
           && file.equals(t.file) && key.equals(t.key) && axis == t.axis
           && java.util.Objects.equals(codebookKey, t.codebookKey)
           && java.util.Objects.equals(scaleKey, t.scaleKey)
-          && java.util.Objects.equals(zeroKey, t.zeroKey);
+          && java.util.Objects.equals(zeroKey, t.zeroKey)
+          && java.util.Objects.equals(ladderKey, t.ladderKey)
+          && java.util.Objects.equals(outliers, t.outliers);
     }
 
     @Override
@@ -210,6 +250,13 @@ public record Manifest(
       return name.hashCode();
     }
   }
+
+  /**
+   * A tensor's outliers: the {@code count} weights with {@code |x| > threshold}, stored sparse
+   * (FORMAT.md section 2.7) under three keys of the tensor's data file.
+   */
+  public record Outliers(long count, float threshold, String countsKey, String indexKey,
+      String valuesKey) {}
 
   private static final ObjectMapper MAPPER = new ObjectMapper()
       .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -269,6 +316,9 @@ public record Manifest(
         if (spec.scope() == Scope.BLOCK) {
           o.put("block_size", spec.blockSize());
         }
+        if (spec.outliers() > 0) {
+          o.put("outliers", spec.outliers());
+        }
       }
       if (spec.method() == Method.KMEANS) {
         o.put("codebook_precision", spec.codebookPrecision().kind());
@@ -279,6 +329,9 @@ public record Manifest(
           o.put("codebook", g.codebook());
         }
         o.put("per_tensor_scale", spec.perTensorScale());
+        if (spec.blockScaled()) {
+          o.put("scale_precision", spec.scalePrecision().name());
+        }
       } else {
         o.put("scale_precision", spec.scalePrecision().name());
       }
@@ -297,7 +350,7 @@ public record Manifest(
       if (!t.dense()) {
         o.put("group", t.group());
         o.put("bits", t.bits());
-        if (formatVersion < 2 || groups.get(t.group()).spec().sharedCodebook()) {
+        if (formatVersion < 2 || groups.get(t.group()).spec().scope() == Scope.GROUP) {
           o.put("scale", t.scale());
         }
         o.put("packing", t.packing());
@@ -315,6 +368,17 @@ public record Manifest(
       }
       if (t.zeroKey() != null) {
         o.put("zero_key", t.zeroKey());
+      }
+      if (t.ladderKey() != null) {
+        o.put("ladder_key", t.ladderKey());
+      }
+      if (t.outliers() != null) {
+        ObjectNode out = o.putObject("outliers");
+        out.put("count", t.outliers().count());
+        out.put("threshold", t.outliers().threshold());
+        out.put("counts_key", t.outliers().countsKey());
+        out.put("index_key", t.outliers().indexKey());
+        out.put("values_key", t.outliers().valuesKey());
       }
     }
     try {
@@ -475,6 +539,8 @@ public record Manifest(
       String codebookKey = null;
       String scaleKey = null;
       String zeroKey = null;
+      String ladderKey = null;
+      Outliers outliers = null;
       boolean v1Codebook = ENCODING_CODEBOOK.equals(encoding);
       if (v1Codebook || (version >= 2 && ENCODING_CODES.equals(encoding))) {
         group = intField(file, name, t, "group");
@@ -483,13 +549,13 @@ public record Manifest(
           throw bad(file, name, "group " + group + " with bits " + bits + " does not match the manifest's groups");
         }
         EncodingSpec spec = groups.get(group).spec();
-        if (v1Codebook && !spec.sharedCodebook()) {
+        if (v1Codebook && spec.scope() != Scope.GROUP) {
           throw bad(file, name, "encoding 'codebook' needs a kmeans group with a shared codebook");
         }
         if (!DType.fromName(dtype).get().isCompressibleFloat()) {
           throw bad(file, name, "encoding '" + encoding + "' needs dtype F32, F16 or BF16, not " + dtype);
         }
-        if (spec.sharedCodebook()) {
+        if (spec.sharedCodebook() && spec.scope() == Scope.GROUP) {
           JsonNode s = t.path("scale");
           if (!s.isNumber() || !Float.isFinite(s.floatValue()) || s.floatValue() <= 0) {
             throw bad(file, name, "'scale' must be a positive finite number");
@@ -507,8 +573,27 @@ public record Manifest(
                 + " tensor must be 0 or " + (shape.length - 1));
           }
         }
-        if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
+        if (spec.perChannelCodebooks()) {
           codebookKey = textField(file, name, t, "codebook_key");
+        }
+        if (spec.outliers() > 0) {
+          JsonNode o = t.path("outliers");
+          JsonNode count = o.path("count");
+          JsonNode threshold = o.path("threshold");
+          if (!count.isIntegralNumber() || !count.canConvertToLong() || count.longValue() < 0
+              || !threshold.isNumber() || !(threshold.floatValue() >= 0)) {
+            throw bad(file, name, "'outliers' must hold a non-negative integer 'count' and a "
+                + "non-negative 'threshold'");
+          }
+          outliers = new Outliers(count.longValue(), threshold.floatValue(),
+              textField(file, name, o, "counts_key"), textField(file, name, o, "index_key"),
+              textField(file, name, o, "values_key"));
+        }
+        if (spec.blockScaled()) {
+          scaleKey = textField(file, name, t, "scale_key");
+          if (spec.scalePrecision().ladder()) {
+            ladderKey = textField(file, name, t, "ladder_key");
+          }
         }
         if (spec.method() == Method.UNIFORM) {
           scaleKey = textField(file, name, t, "scale_key");
@@ -528,7 +613,8 @@ public record Manifest(
         throw bad(file, name, "source_file '" + sourceFile + "' is not among the source files");
       }
       tensors.add(new TensorEntry(name, dtype, shape, sourceFile, encoding, group, bits, scale,
-          packing, dataFile, textField(file, name, t, "key"), axis, codebookKey, scaleKey, zeroKey));
+          packing, dataFile, textField(file, name, t, "key"), axis, codebookKey, scaleKey, zeroKey,
+          ladderKey, outliers));
     }
     if (onnx != null) {
       if (!fileNames.contains(onnx.skeletonFile())) {
@@ -605,22 +691,40 @@ public record Manifest(
               + "' that this reader does not know; use a newer Sparticle");
         }
         perTensorScale = g.path("per_tensor_scale").asBoolean(false);
-        if (scope == Scope.GROUP) {
+        if (scope == Scope.GROUP || scope == Scope.BLOCK) {
           codebook = textField(file, null, g, "codebook");
         }
-      } else {
-        String p = textField(file, null, g, "scale_precision");
-        if (!p.equals("F16") && !p.equals("F32")) {
-          throw bad(file, null, "group '" + name + "' has scale_precision '" + p
-              + "' that this reader does not know; use a newer Sparticle");
+        if (scope == Scope.BLOCK) {
+          scalePrecision = scalePrecision(file, g, name, true);
         }
-        scalePrecision = ScalePrecision.valueOf(p);
+      } else {
+        scalePrecision = scalePrecision(file, g, name, false);
+      }
+      double outliers = 0;
+      if (version >= 2 && g.has("outliers")) {
+        JsonNode o = g.path("outliers");
+        if (!o.isNumber()) {
+          throw bad(file, null, "group '" + name + "': 'outliers' must be a number");
+        }
+        outliers = o.doubleValue();
       }
       return new GroupEntry(name, new EncodingSpec(method, bits, scope, blockSize, precision,
-          scalePrecision, perTensorScale), codebook);
+          scalePrecision, perTensorScale, outliers), codebook);
     } catch (IllegalArgumentException e) {
       throw bad(file, null, "group '" + name + "': " + e.getMessage());
     }
+  }
+
+  private static ScalePrecision scalePrecision(String file, JsonNode g, String name,
+      boolean ladders) throws CheckpointFormatException {
+    String p = textField(file, null, g, "scale_precision");
+    for (ScalePrecision v : ScalePrecision.values()) {
+      if (v.name().equals(p) && (ladders || !v.ladder())) {
+        return v;
+      }
+    }
+    throw bad(file, null, "group '" + name + "' has scale_precision '" + p
+        + "' that this reader does not know; use a newer Sparticle");
   }
 
   private static List<FileEntry> readFiles(String file, JsonNode parent)

@@ -2,9 +2,12 @@ package io.sparticle.format;
 
 import io.sparticle.format.CheckpointFormatException.Reason;
 import io.sparticle.io.RangeReader;
+import io.sparticle.packing.BitPacking;
+import io.sparticle.quant.BlockScales;
 import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.EncodingSpec.ScalePrecision;
 import io.sparticle.quant.KMeansCodec;
 import io.sparticle.quant.TensorCodec;
 import io.sparticle.quant.UniformCodec;
@@ -25,12 +28,30 @@ import java.io.Serializable;
  * @param sharedCodebook the group's codebook, for kmeans with scope group; else null
  * @param scale per-tensor scale of a shared codebook; 1 otherwise
  * @param axis channel axis of a channel-scope tensor, else -1
+ * @param outliers the weights kept exact, or null
+ * @param ladder the ladder of block-scale magnitudes (kmeans, scope block, a Qn scale
+ *     precision), else null
  */
 public record StoredTensor(
     String name, DType dtype, long[] shape, String dataFile, long dataFileLength, long offset,
     long byteLength, EncodingSpec spec, float[] sharedCodebook, float scale, int axis,
-    Aux codebook, Aux scales, Aux zeros)
+    Aux codebook, Aux scales, Aux zeros, Aux ladder, Sparse outliers)
     implements Serializable {
+
+  /** A tensor's outliers: {@code count} weights with {@code |x| > threshold}, stored sparse. */
+  public record Sparse(long count, float threshold, Aux counts, Aux index, Aux values)
+      implements Serializable {
+    /** The rule the encoder applied. */
+    public io.sparticle.quant.ValueHistogram.Outliers rule() {
+      return new io.sparticle.quant.ValueHistogram.Outliers(threshold, count);
+    }
+  }
+
+  /** The outliers of this tensor, read from its data file {@code in}; null if it keeps none. */
+  public SparseOutliers readOutliers(RangeReader in) throws IOException {
+    return outliers == null ? null : SparseOutliers.read(in, outliers.counts(), outliers.index(),
+        outliers.values(), numel(), dtype, dataFile, name);
+  }
 
   /** A per-tensor parameter tensor in the same data file. */
   public record Aux(String key, DType dtype, long offset, long byteLength) implements Serializable {}
@@ -64,6 +85,9 @@ public record StoredTensor(
 
   /** The codec of this encoded tensor, reading its per-tensor parameters from {@code in}. */
   public TensorCodec codec(RangeReader in) throws IOException {
+    if (spec.blockScaled()) {
+      return blockCodec(in);
+    }
     if (spec.sharedCodebook()) {
       return KMeansCodec.shared(sharedCodebook, scale, numel());
     }
@@ -94,6 +118,32 @@ public record StoredTensor(
       }
     }
     return new UniformCodec(layout, spec.bits(), s, zero);
+  }
+
+  private TensorCodec blockCodec(RangeReader in) throws IOException {
+    UnitLayout layout = layout();
+    int blocks = Math.toIntExact(layout.numUnits());
+    ScalePrecision p = spec.scalePrecision();
+    float[] s;
+    if (p.ladder()) {
+      float[] magnitudes = readFloats(in, ladder, null, p.ladderSize());
+      for (int i = 0; i < magnitudes.length; i++) {
+        if (magnitudes[i] < 0) {
+          throw bad("ladder entry " + i + " is " + magnitudes[i] + "; magnitudes must not be negative");
+        }
+      }
+      byte[] packed = new byte[Math.toIntExact(scales.byteLength())];
+      in.readFully(scales.offset(), packed, 0, packed.length);
+      byte[] codes = new byte[blocks];
+      BitPacking.unpack(packed, 0, blocks, p.bits(), codes, 0);
+      s = new float[blocks];
+      for (int b = 0; b < blocks; b++) {
+        s[b] = BlockScales.ladderScale(codes[b] & 0xFF, magnitudes, p.bits());
+      }
+    } else {
+      s = readFloats(in, scales, null, blocks);
+    }
+    return KMeansCodec.blocks(layout, sharedCodebook, s);
   }
 
   /** {@code count} finite values of a float (or, for a step precision, I16) aux tensor. */

@@ -44,6 +44,8 @@ public final class TensorDecoder {
   public static void decode(StoredTensor t, RangeReader in, ByteSink out, long chunkBytes,
       Checkpoint checkpoint) throws IOException {
     TensorCodec codec = t.codec(in);
+    SparseOutliers outliers = t.readOutliers(in);
+    int nextOutlier = 0;
     UnitLayout layout = codec.layout();
     int size = t.dtype().byteSize();
     int bits = t.bits();
@@ -76,6 +78,9 @@ public final class TensorDecoder {
         } else {
           LittleEndian.put32(dense, p, v);
         }
+      }
+      if (outliers != null) {
+        nextOutlier = outliers.patch(first, n, dense, nextOutlier);
       }
       out.write(dense, 0, n * size);
     }

@@ -2,17 +2,20 @@ package io.sparticle.format;
 
 import io.sparticle.io.RangeReader;
 import io.sparticle.packing.BitPacking;
+import io.sparticle.quant.BlockScales;
 import io.sparticle.quant.ChannelKMeans;
 import io.sparticle.quant.Codebook;
 import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
+import io.sparticle.quant.EncodingSpec.ScalePrecision;
 import io.sparticle.quant.ErrorStats;
 import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.KMeansCodec;
 import io.sparticle.quant.TensorCodec;
 import io.sparticle.quant.UniformCodec;
 import io.sparticle.quant.UnitLayout;
+import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ValueKind;
 import java.io.IOException;
 
@@ -65,15 +68,50 @@ public final class TensorEncoder {
   public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
       EncodingSpec spec, float[] sharedCodebook, float scale, long chunkBytes, PackedChunks sink,
       TensorDecoder.Checkpoint checkpoint) throws IOException {
+    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale,
+        ValueHistogram.Outliers.NONE, chunkBytes, sink, checkpoint);
+  }
+
+  /**
+   * Encodes as above, the weights {@code outliers} selects kept exact: left out of every fit and
+   * scale search, given the code their unit's parameters give them, and stored sparse after the
+   * method's parameters (when the spec keeps outliers).
+   */
+  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
+      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
+      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
     ValueKind kind = dtype.valueKind();
     long numel = TensorInfo.numel(shape);
+    SparseOutliers.Sink kept = spec.outliers() > 0
+        ? new SparseOutliers.Sink(dtype, numel, outliers.count()) : null;
+    ValueHistogram.Outliers rule = kept != null ? outliers : ValueHistogram.Outliers.NONE;
+    Encoded e = encodeMethod(in, offset, kind, numel, shape, axis, spec, sharedCodebook, scale,
+        rule, kept, chunkBytes, sink, checkpoint);
+    if (kept == null) {
+      return e;
+    }
+    byte[] sparse = kept.bytes();
+    byte[] params = java.util.Arrays.copyOf(e.params(), e.params().length + sparse.length);
+    System.arraycopy(sparse, 0, params, e.params().length, sparse.length);
+    return new Encoded(e.stats(), params);
+  }
+
+  private static Encoded encodeMethod(RangeReader in, long offset, ValueKind kind, long numel,
+      long[] shape, int axis, EncodingSpec spec, float[] sharedCodebook, float scale,
+      ValueHistogram.Outliers rule, SparseOutliers.Sink kept, long chunkBytes, PackedChunks sink,
+      TensorDecoder.Checkpoint checkpoint) throws IOException {
+    if (spec.blockScaled()) {
+      UnitLayout layout = StoredTensor.layout(spec, shape, axis);
+      Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept);
+      return encodeBlocks(src, layout, spec, sharedCodebook, kind, sink);
+    }
     if (spec.sharedCodebook()) {
       return new Encoded(encodeShared(in, offset, kind, numel, spec.bits(),
-          KMeansCodec.shared(sharedCodebook, scale, numel), chunkBytes, sink, checkpoint),
-          new byte[0]);
+          KMeansCodec.shared(sharedCodebook, scale, numel), chunkBytes, sink, checkpoint, rule,
+          kept), new byte[0]);
     }
     UnitLayout layout = StoredTensor.layout(spec, shape, axis);
-    Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint);
+    Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept);
     if (spec.method() == Method.UNIFORM) {
       UniformCodec codec = fitUniform(src, layout, spec);
       ErrorStats stats = encodeStream(src, codec, kind, sink);
@@ -93,12 +131,15 @@ public final class TensorEncoder {
         int n = 0;
         for (long e = layout.kind() == UnitLayout.Kind.COLUMNS ? u : 0; e < all.length;
             e += layout.kind() == UnitLayout.Kind.COLUMNS ? layout.length() : 1) {
-          unit[n++] = all[(int) e];
+          if (!src.rule.test(all[(int) e])) {
+            unit[n++] = all[(int) e];
+          }
         }
-        books[u] = round(fitter.fit(unit, 0, n), spec.codebookPrecision());
+        books[u] = round(n == 0 ? new float[spec.k()] : fitter.fit(unit, 0, n),
+            spec.codebookPrecision());
       }
       KMeansCodec codec = KMeansCodec.perUnit(layout, books, spec.bits());
-      stats = encodeArray(all, codec, kind, sink);
+      stats = encodeArray(all, codec, kind, sink, src);
     }
     return new Encoded(stats, codebookParams(books, spec));
   }
@@ -115,16 +156,37 @@ public final class TensorEncoder {
     final long numel;
     final long chunkBytes;
     final TensorDecoder.Checkpoint checkpoint;
+    /** Which weights are outliers (none unless the spec keeps them), and where they go. */
+    final ValueHistogram.Outliers rule;
+    final SparseOutliers.Sink kept;
+    /** After {@link #read}: which of the chunk's weights are outliers; null without outliers. */
+    boolean[] skip;
     byte[] raw = new byte[0];
 
     Source(RangeReader in, long offset, ValueKind kind, long numel, long chunkBytes,
-        TensorDecoder.Checkpoint checkpoint) {
+        TensorDecoder.Checkpoint checkpoint, ValueHistogram.Outliers rule,
+        SparseOutliers.Sink kept) {
       this.in = in;
       this.offset = offset;
       this.kind = kind;
       this.numel = numel;
       this.chunkBytes = chunkBytes;
       this.checkpoint = checkpoint;
+      this.rule = rule;
+      this.kept = kept;
+    }
+
+    /**
+     * The error of weight {@code x} at element {@code e} reconstructed as {@code value}: exact
+     * (and the weight kept) if it is an outlier. Call once per element, in order, on the final pass.
+     */
+    void account(ErrorStats stats, long e, float x, float value) {
+      if (kept != null && rule.test(x)) {
+        kept.add(e, x);
+        stats.add(x, x);
+      } else {
+        stats.add(x, value);
+      }
     }
 
     int chunkElems() {
@@ -145,6 +207,14 @@ public final class TensorEncoder {
           case F16 -> HalfFloats.f16ToFloat((short) LittleEndian.u16(raw, p));
           case BF16 -> HalfFloats.bf16ToFloat((short) LittleEndian.u16(raw, p));
         };
+      }
+      if (kept != null) {
+        if (skip == null || skip.length < n) {
+          skip = new boolean[Math.max(n, chunkElems())];
+        }
+        for (int i = 0; i < n; i++) {
+          skip[i] = rule.test(out[i]);
+        }
       }
     }
 
@@ -207,7 +277,8 @@ public final class TensorEncoder {
   /** The group-codebook path: a lookup table per 16-bit pattern, or binary search for F32. */
   private static ErrorStats encodeShared(RangeReader in, long offset, ValueKind kind, long numel,
       int bits, KMeansCodec codec, long chunkBytes, PackedChunks sink,
-      TensorDecoder.Checkpoint checkpoint) throws IOException {
+      TensorDecoder.Checkpoint checkpoint, ValueHistogram.Outliers rule,
+      SparseOutliers.Sink kept) throws IOException {
     int size = kind.byteSize();
     int chunkElems = (int) Math.min(TensorDecoder.elementsPerChunk(chunkBytes, size), Math.max(1, numel));
     byte[] raw = new byte[chunkElems * size];
@@ -220,6 +291,13 @@ public final class TensorEncoder {
     ErrorStats stats = new ErrorStats();
     byte[] lut = kind == ValueKind.F32 ? null : book.lookupTable(kind.float16Kind(), scale);
     long[] counts = lut == null ? null : new long[1 << 16];
+    boolean[] outlier = null;
+    if (lut != null && kept != null) {
+      outlier = new boolean[1 << 16];
+      for (int b = 0; b < outlier.length; b++) {
+        outlier[b] = rule.test(kind.decode16(b));
+      }
+    }
     for (long first = 0; first < numel; first += chunkElems) {
       checkpoint.check();
       int n = (int) Math.min(chunkElems, numel - first);
@@ -229,13 +307,21 @@ public final class TensorEncoder {
           int b = (raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8;
           codes[i] = lut[b];
           counts[b]++;
+          if (outlier != null && outlier[b]) {
+            kept.add(first + i, kind.decode16(b));
+          }
         }
       } else {
         for (int i = 0, p = 0; i < n; i++, p += 4) {
           float x = Float.intBitsToFloat(LittleEndian.i32(raw, p));
           int c = book.nearest(x / scale);
           codes[i] = (byte) c;
-          stats.add(x, recon[c]);
+          if (kept != null && rule.test(x)) {
+            kept.add(first + i, x);
+            stats.add(x, x);
+          } else {
+            stats.add(x, recon[c]);
+          }
         }
       }
       int packedBytes = (int) BitPacking.bytesRequired(n, bits);
@@ -246,11 +332,110 @@ public final class TensorEncoder {
       // Exact error from per-pattern counts: every weight of a pattern has the same code.
       for (int b = 0; b < counts.length; b++) {
         if (counts[b] != 0) {
-          stats.addWeighted(kind.decode16(b), recon[lut[b] & 0xFF], counts[b]);
+          float v = kind.decode16(b);
+          stats.addWeighted(v, outlier != null && outlier[b] ? v : recon[lut[b] & 0xFF], counts[b]);
         }
       }
     }
     return stats;
+  }
+
+  /**
+   * kmeans with scope block: each block's scale searched against the group's codebook
+   * ({@link BlockScales}), then its weights encoded at that scale. A ladder precision takes two
+   * reads: the blocks' best scales first, from which the tensor's ladder is fitted, then the
+   * ladder codes and the weights' codes.
+   */
+  private static Encoded encodeBlocks(Source src, UnitLayout layout, EncodingSpec spec,
+      float[] codebook, ValueKind kind, PackedChunks sink) throws IOException {
+    ScalePrecision p = spec.scalePrecision();
+    BlockScales search = new BlockScales(codebook);
+    int block = Math.toIntExact(layout.length());
+    int blocks = Math.toIntExact(layout.numUnits());
+    int chunk = Math.max(1, src.chunkElems() / block) * block;
+    float[] buf = new float[(int) Math.min(chunk, Math.max(1, src.numel))];
+    float[] scales = new float[blocks];
+    float[] ladder = null;
+    int[] ladderCodes = null;
+    if (p.ladder()) {
+      double[] energy = new double[blocks];
+      for (long first = 0; first < src.numel; first += chunk) {
+        int n = (int) Math.min(chunk, src.numel - first);
+        src.read(first, n, buf);
+        for (int off = 0; off < n; off += block) {
+          int b = (int) ((first + off) / block);
+          int len = Math.min(block, n - off);
+          scales[b] = search.search(buf, off, len, src.skip, ScalePrecision.F32);
+          double e = 0;
+          for (int i = off; i < off + len; i++) {
+            if (src.skip == null || !src.skip[i]) {
+              e += (double) buf[i] * buf[i];
+            }
+          }
+          energy[b] = e;
+        }
+      }
+      ladder = BlockScales.fitLadder(scales, energy, p.ladderSize());
+      ladderCodes = new int[blocks];
+    }
+    ErrorStats stats = new ErrorStats();
+    CodePacker packer = new CodePacker(spec.bits(), sink);
+    float[] c = search.codebook();
+    for (long first = 0; first < src.numel; first += chunk) {
+      int n = (int) Math.min(chunk, src.numel - first);
+      src.read(first, n, buf);
+      for (int off = 0; off < n; off += block) {
+        int b = (int) ((first + off) / block);
+        int len = Math.min(block, n - off);
+        float s;
+        if (ladder != null) {
+          ladderCodes[b] = search.ladderCode(buf, off, len, src.skip, scales[b], ladder, p.bits());
+          s = BlockScales.ladderScale(ladderCodes[b], ladder, p.bits());
+          scales[b] = s;
+        } else {
+          s = search.search(buf, off, len, src.skip, p);
+          scales[b] = s;
+        }
+        for (int i = off; i < off + len; i++) {
+          int q = search.encode(buf[i], s);
+          src.account(stats, first + i, buf[i], kind.roundTrip(c[q] * s));
+          packer.add(q);
+        }
+      }
+      packer.flush(false);
+    }
+    packer.flush(true);
+    return new Encoded(stats, blockParams(scales, ladderCodes, ladder, p));
+  }
+
+  /**
+   * Block scales [blocks] (F16 or F32); or, for a ladder, the blocks' codes bit-packed
+   * (LSB first, as the weights' codes) then the ladder [2^(n-1)] in F32.
+   */
+  static byte[] blockParams(float[] scales, int[] ladderCodes, float[] ladder, ScalePrecision p) {
+    if (ladder == null) {
+      int size = p.byteSize();
+      byte[] out = new byte[scales.length * size];
+      for (int b = 0; b < scales.length; b++) {
+        if (size == 4) {
+          LittleEndian.put32(out, b * 4, Float.floatToRawIntBits(scales[b]));
+        } else {
+          LittleEndian.put16(out, b * 2, HalfFloats.floatToF16(scales[b]));
+        }
+      }
+      return out;
+    }
+    int packedBytes = (int) BitPacking.bytesRequired(scales.length, p.bits());
+    byte[] out = new byte[packedBytes + ladder.length * 4];
+    byte[] codes = new byte[ladderCodes.length];
+    for (int b = 0; b < codes.length; b++) {
+      codes[b] = (byte) ladderCodes[b];
+    }
+    BitPacking.pack(codes, 0, codes.length, p.bits(), out, 0);
+    for (int i = 0; i < ladder.length; i++) {
+      LittleEndian.put32(out, packedBytes + i * 4, Float.floatToRawIntBits(ladder[i]));
+    }
+    return out;
   }
 
   /** Pass 1 of uniform: each unit's minimum and maximum, then its scale and zero point. */
@@ -267,6 +452,9 @@ public final class TensorEncoder {
       int n = (int) Math.min(chunk, src.numel - first);
       src.read(first, n, buf);
       for (int i = 0; i < n; i++) {
+        if (src.skip != null && src.skip[i]) {
+          continue;
+        }
         int u = (int) layout.unitOf(first + i);
         min[u] = Math.min(min[u], buf[i]);
         max[u] = Math.max(max[u], buf[i]);
@@ -275,6 +463,10 @@ public final class TensorEncoder {
     float[] scales = new float[units];
     int[] zeros = new int[units];
     for (int u = 0; u < units; u++) {
+      if (min[u] > max[u]) {
+        min[u] = 0; // every weight of the unit is an outlier
+        max[u] = 0;
+      }
       UniformCodec.Params p = UniformCodec.fit(min[u], max[u], spec.bits(), spec.scalePrecision());
       scales[u] = p.scale();
       zeros[u] = p.zero();
@@ -296,7 +488,7 @@ public final class TensorEncoder {
       for (int i = 0; i < n; i++) {
         int u = (int) layout.unitOf(first + i);
         int q = codec.encode(u, buf[i]);
-        stats.add(buf[i], kind.roundTrip(codec.value(u, q)));
+        src.account(stats, first + i, buf[i], kind.roundTrip(codec.value(u, q)));
         packer.add(q);
       }
       packer.flush(false);
@@ -323,7 +515,8 @@ public final class TensorEncoder {
       int firstUnit = (int) (first / row);
       int count = n / row;
       for (int u = 0; u < count; u++) {
-        books[firstUnit + u] = round(fitter.fit(buf, u * row, row), spec.codebookPrecision());
+        books[firstUnit + u] = round(fitRow(fitter, buf, u * row, row, src.skip, spec.k()),
+            spec.codebookPrecision());
       }
       // The chunk's rows as units 0..count-1 of a codec of their own.
       KMeansCodec c = KMeansCodec.perUnit(new UnitLayout(UnitLayout.Kind.ROWS, n, row),
@@ -331,7 +524,7 @@ public final class TensorEncoder {
       for (int i = 0; i < n; i++) {
         int u = i / row;
         int q = c.encode(u, buf[i]);
-        stats.add(buf[i], kind.roundTrip(c.value(u, q)));
+        src.account(stats, first + i, buf[i], kind.roundTrip(c.value(u, q)));
         packer.add(q);
       }
       packer.flush(false);
@@ -340,15 +533,31 @@ public final class TensorEncoder {
     return stats;
   }
 
+  /** A row's codebook, fitted on its weights but the outliers ({@code skip}). */
+  private static float[] fitRow(ChannelKMeans fitter, float[] buf, int off, int len,
+      boolean[] skip, int k) {
+    if (skip == null) {
+      return fitter.fit(buf, off, len);
+    }
+    float[] rest = new float[len];
+    int n = 0;
+    for (int i = off; i < off + len; i++) {
+      if (!skip[i]) {
+        rest[n++] = buf[i];
+      }
+    }
+    return n == 0 ? new float[k] : fitter.fit(rest, 0, n);
+  }
+
   private static ErrorStats encodeArray(float[] all, TensorCodec codec, ValueKind kind,
-      PackedChunks sink) throws IOException {
+      PackedChunks sink, Source src) throws IOException {
     ErrorStats stats = new ErrorStats();
     CodePacker packer = new CodePacker(codec.bits(), sink);
     UnitLayout layout = codec.layout();
     for (int e = 0; e < all.length; e++) {
       int u = (int) layout.unitOf(e);
       int q = codec.encode(u, all[e]);
-      stats.add(all[e], kind.roundTrip(codec.value(u, q)));
+      src.account(stats, e, all[e], kind.roundTrip(codec.value(u, q)));
       packer.add(q);
       if ((e & 0xFFFF) == 0xFFFF) {
         packer.flush(false);

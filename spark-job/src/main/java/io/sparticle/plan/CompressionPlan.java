@@ -2,11 +2,13 @@ package io.sparticle.plan;
 
 import io.sparticle.format.DType;
 import io.sparticle.format.SafetensorsLayout;
+import io.sparticle.format.SparseOutliers;
 import io.sparticle.format.StoredTensor;
 import io.sparticle.packing.BitPacking;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
 import io.sparticle.quant.UnitLayout;
+import io.sparticle.quant.ValueHistogram;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
@@ -54,11 +56,23 @@ public record CompressionPlan(
    */
   public record Tensor(
       int index, String name, int file, DType dtype, long[] shape, long numel, long offset,
-      long byteLength, int group, int bits, int axis)
+      long byteLength, int group, int bits, int axis, ValueHistogram.Outliers outliers)
       implements Serializable {
     public Tensor(int index, String name, int file, DType dtype, long[] shape, long numel,
         long offset, long byteLength, int group, int bits) {
       this(index, name, file, dtype, shape, numel, offset, byteLength, group, bits, 0);
+    }
+
+    public Tensor(int index, String name, int file, DType dtype, long[] shape, long numel,
+        long offset, long byteLength, int group, int bits, int axis) {
+      this(index, name, file, dtype, shape, numel, offset, byteLength, group, bits, axis,
+          ValueHistogram.Outliers.NONE);
+    }
+
+    /** This tensor with its outliers decided (after the histogram pass). */
+    public Tensor withOutliers(ValueHistogram.Outliers o) {
+      return new Tensor(index, name, file, dtype, shape, numel, offset, byteLength, group, bits,
+          axis, o);
     }
 
     public boolean compressed() {
@@ -74,7 +88,8 @@ public record CompressionPlan(
     public boolean equals(Object o) {
       return o instanceof Tensor t && index == t.index && name.equals(t.name) && file == t.file
           && dtype == t.dtype && Arrays.equals(shape, t.shape) && offset == t.offset
-          && byteLength == t.byteLength && group == t.group && bits == t.bits && axis == t.axis;
+          && byteLength == t.byteLength && group == t.group && bits == t.bits && axis == t.axis
+          && outliers.equals(t.outliers);
     }
 
     @Override
@@ -122,6 +137,33 @@ public record CompressionPlan(
     }
   }
 
+  /**
+   * This plan with each compressed tensor's outliers decided from its histogram, for groups
+   * whose spec keeps a fraction of outliers: at most floor(fraction * numel) per tensor.
+   */
+  public CompressionPlan withOutliers(Map<Integer, ValueHistogram> histograms) {
+    List<Tensor> ts = new java.util.ArrayList<>(tensors.size());
+    for (Tensor t : tensors) {
+      double f = t.compressed() ? spec(t).outliers() : 0;
+      ValueHistogram h = histograms.get(t.index());
+      ts.add(f > 0 && h != null ? t.withOutliers(h.outliers((long) Math.floor(f * t.numel()))) : t);
+    }
+    return new CompressionPlan(sourceDirectory, sourceFiles, sourceFileLengths, ts, groups,
+        histogramSplits, parts, warnings, keptDense, config);
+  }
+
+  public static String outlierCountsKey(String tensor) {
+    return tensor + "::outlier_counts";
+  }
+
+  public static String outlierIndexKey(String tensor) {
+    return tensor + "::outlier_index";
+  }
+
+  public static String outlierValuesKey(String tensor) {
+    return tensor + "::outlier_values";
+  }
+
   /** The spec of a compressed tensor's group. */
   public EncodingSpec spec(Tensor t) {
     return groups.get(t.group()).spec();
@@ -145,13 +187,32 @@ public record CompressionPlan(
     return tensor + "::zero";
   }
 
-  /** Stored bytes of a compressed tensor's per-tensor parameters (codebooks, scales, zeros). */
+  public static String ladderKey(String tensor) {
+    return tensor + "::ladder";
+  }
+
+  /**
+   * Stored bytes of a compressed tensor's per-tensor parameters (codebooks, scales, zeros,
+   * ladders) and its outliers.
+   */
   public long paramBytes(Tensor t) {
     EncodingSpec spec = spec(t);
-    if (spec.sharedCodebook()) {
+    long outliers = spec.outliers() > 0
+        ? SparseOutliers.bytes(t.numel(), t.outliers().count(), t.dtype()) : 0;
+    return outliers + methodParamBytes(t, spec);
+  }
+
+  private long methodParamBytes(Tensor t, EncodingSpec spec) {
+    if (spec.sharedCodebook() && !spec.blockScaled()) {
       return 0;
     }
     long units = unitLayout(t).numUnits();
+    if (spec.blockScaled()) {
+      EncodingSpec.ScalePrecision p = spec.scalePrecision();
+      return p.ladder()
+          ? io.sparticle.packing.BitPacking.bytesRequired(units, p.bits()) + 4L * p.ladderSize()
+          : units * p.byteSize();
+    }
     if (spec.method() == Method.KMEANS) {
       return units * spec.k() * spec.codebookPrecision().byteSize();
     }
@@ -210,8 +271,18 @@ public record CompressionPlan(
       if (tensor.compressed()) {
         b.add(tensor.name(), DType.U8, new long[] {tensor.outputBytes()});
         EncodingSpec spec = spec(tensor);
-        long units = spec.sharedCodebook() ? 0 : unitLayout(tensor).numUnits();
-        if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
+        long units = unitLayout(tensor).numUnits();
+        if (spec.blockScaled()) {
+          EncodingSpec.ScalePrecision p = spec.scalePrecision();
+          if (p.ladder()) {
+            b.add(scaleKey(tensor.name()), DType.U8,
+                new long[] {io.sparticle.packing.BitPacking.bytesRequired(units, p.bits())});
+            b.add(ladderKey(tensor.name()), DType.F32, new long[] {p.ladderSize()});
+          } else {
+            b.add(scaleKey(tensor.name()), p == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16,
+                new long[] {units});
+          }
+        } else if (spec.perChannelCodebooks()) {
           b.add(codebookKey(tensor.name()), io.sparticle.format.Centroids.dtype(spec.codebookPrecision()),
               new long[] {units, spec.k()});
         } else if (spec.method() == Method.UNIFORM) {
@@ -219,6 +290,12 @@ public record CompressionPlan(
               spec.scalePrecision() == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16,
               new long[] {units});
           b.add(zeroKey(tensor.name()), DType.U8, new long[] {units});
+        }
+        if (spec.outliers() > 0) {
+          long count = tensor.outliers().count();
+          b.add(outlierCountsKey(tensor.name()), DType.U32, new long[] {SparseOutliers.segments(tensor.numel())});
+          b.add(outlierIndexKey(tensor.name()), DType.U16, new long[] {count});
+          b.add(outlierValuesKey(tensor.name()), tensor.dtype(), new long[] {count});
         }
       } else {
         b.add(tensor.name(), tensor.dtype(), tensor.shape());

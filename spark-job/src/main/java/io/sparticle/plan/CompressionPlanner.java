@@ -124,7 +124,7 @@ public final class CompressionPlanner {
             rule.blockSize() != null ? rule.blockSize() : e.blockSize(),
             rule.codebookPrecision() != null ? rule.codebookPrecision() : config.codebookPrecision(),
             rule.scalePrecision() != null ? rule.scalePrecision() : e.scalePrecision(),
-            rule.perTensorScale());
+            rule.perTensorScale(), rule.outliers() != null ? rule.outliers() : e.outliers());
       } catch (IllegalArgumentException ex) {
         throw new IllegalArgumentException("Rule '" + rule.match().pattern() + "': " + ex.getMessage(), ex);
       }
@@ -135,7 +135,7 @@ public final class CompressionPlanner {
       boolean module = config.grouping() == JobConfig.Grouping.MODULE;
       JobConfig.Encoding e = config.encoding();
       EncodingSpec spec = JobConfig.spec(config.bits(), e.method(), e.scope(), e.blockSize(),
-          config.codebookPrecision(), e.scalePrecision(), module);
+          config.codebookPrecision(), e.scalePrecision(), module, e.outliers());
       return new Decision(module ? moduleKey(info.name()) : info.name(), spec);
     }
     return null;

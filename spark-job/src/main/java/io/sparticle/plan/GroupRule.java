@@ -21,18 +21,18 @@ import java.util.regex.Pattern;
  * @param keepDense true to copy matching tensors unchanged
  * @param perTensorScale true to fit the group's codebook on RMS-normalized values, each tensor
  *     keeping its own scale; null means false
- * @param method, scope, blockSize, codebookPrecision, scalePrecision the encoding of matching
+ * @param method, scope, blockSize, codebookPrecision, scalePrecision, outliers the encoding of matching
  *     tensors; null for the job's
  */
 public record GroupRule(
     Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale,
     Method method, Scope scope, Integer blockSize, CodebookPrecision codebookPrecision,
-    ScalePrecision scalePrecision)
+    ScalePrecision scalePrecision, Double outliers)
     implements java.io.Serializable {
 
   /** A rule that sets no encoding keys. */
   public GroupRule(Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale) {
-    this(match, group, bits, keepDense, perTensorScale, null, null, null, null, null);
+    this(match, group, bits, keepDense, perTensorScale, null, null, null, null, null, null);
   }
 
   public GroupRule {
@@ -43,7 +43,8 @@ public record GroupRule(
       JobConfig.checkBits(bits);
     }
     if (keepDense && (group != null || bits != null || perTensorScale || method != null
-        || scope != null || blockSize != null || codebookPrecision != null || scalePrecision != null)) {
+        || scope != null || blockSize != null || codebookPrecision != null || scalePrecision != null
+        || outliers != null)) {
       throw new IllegalArgumentException("Rule '" + match.pattern() + "': keep-dense cannot be "
           + "combined with group, bits, per-tensor-scale or encoding keys");
     }
@@ -61,7 +62,7 @@ public record GroupRule(
         && perTensorScale == r.perTensorScale && method == r.method && scope == r.scope
         && java.util.Objects.equals(blockSize, r.blockSize)
         && java.util.Objects.equals(codebookPrecision, r.codebookPrecision)
-        && scalePrecision == r.scalePrecision;
+        && scalePrecision == r.scalePrecision && java.util.Objects.equals(outliers, r.outliers);
   }
 
   @Override

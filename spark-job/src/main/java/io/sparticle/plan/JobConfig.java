@@ -64,16 +64,17 @@ public record JobConfig(
 
   /**
    * The encoding of tensors that no rule gives another: method, scope (null: the method's
-   * default, group for kmeans and block for uniform), block size, scale precision.
+   * default, group for kmeans and block for uniform), block size and scale precision (null: the
+   * default of the method and scope, see {@link JobConfig#spec}), and the outlier fraction.
    */
-  public record Encoding(Method method, Scope scope, int blockSize, ScalePrecision scalePrecision)
+  public record Encoding(Method method, Scope scope, Integer blockSize, ScalePrecision scalePrecision,
+      double outliers)
       implements Serializable {
-    public static final Encoding DEFAULT =
-        new Encoding(Method.KMEANS, null, EncodingSpec.DEFAULT_BLOCK_SIZE, ScalePrecision.F16);
+    public static final Encoding DEFAULT = new Encoding(Method.KMEANS, null, null, null, 0);
 
     public Encoding {
-      if (method == null || scalePrecision == null) {
-        throw new IllegalArgumentException("method and scale-precision must be set");
+      if (method == null) {
+        throw new IllegalArgumentException("method must be set");
       }
     }
 
@@ -187,19 +188,31 @@ public record JobConfig(
     // The default encoding must be a valid spec at the default bits: reject e.g. uniform at 1 bit
     // or kmeans with scope block before any work starts.
     spec(bits, encoding.method(), encoding.scope(), encoding.blockSize(), codebookPrecision,
-        encoding.scalePrecision(), false);
+        encoding.scalePrecision(), false, encoding.outliers());
   }
 
   /**
    * The spec of a group: the method's default scope where none is given; per-tensor scales only
    * for kmeans with scope group.
    */
-  static EncodingSpec spec(int bits, Method method, Scope scope, int blockSize,
-      CodebookPrecision precision, ScalePrecision scalePrecision, boolean perTensorScale) {
+  static EncodingSpec spec(int bits, Method method, Scope scope, Integer blockSize,
+      CodebookPrecision precision, ScalePrecision scalePrecision, boolean perTensorScale,
+      double outliers) {
     Scope s = scope != null ? scope : Encoding.defaultScope(method);
-    return new EncodingSpec(method, bits, s, blockSize, precision, scalePrecision,
-        perTensorScale && method == Method.KMEANS && s == Scope.GROUP);
+    boolean kmeansBlocks = method == Method.KMEANS && s == Scope.BLOCK;
+    int block = blockSize != null ? blockSize
+        : kmeansBlocks ? EncodingSpec.DEFAULT_KMEANS_BLOCK_SIZE : EncodingSpec.DEFAULT_BLOCK_SIZE;
+    ScalePrecision sp = scalePrecision != null ? scalePrecision
+        : kmeansBlocks ? DEFAULT_BLOCK_SCALES : ScalePrecision.F16;
+    return new EncodingSpec(method, bits, s, block, precision, sp,
+        perTensorScale && method == Method.KMEANS && s == Scope.GROUP, outliers);
   }
+
+  /**
+   * Block scales of kmeans with scope block when none is given: 7-bit codes into a per-tensor
+   * ladder of 64 magnitudes, 0.22 bits per weight at blocks of 32.
+   */
+  public static final ScalePrecision DEFAULT_BLOCK_SCALES = ScalePrecision.Q7;
 
   public static JobConfig defaults() {
     return new JobConfig(
@@ -264,12 +277,12 @@ public record JobConfig(
 
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
       "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping",
-      "non-finite", "method", "scope", "block-size", "scale-precision");
+      "non-finite", "method", "scope", "block-size", "scale-precision", "outliers");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
       Set.of("match", "group", "bits", "keep-dense", "per-tensor-scale", "method", "scope",
-          "block-size", "codebook-precision", "scale-precision");
+          "block-size", "codebook-precision", "scale-precision", "outliers");
 
   /**
    * Parses a YAML job config; unknown keys and out-of-range values are rejected with
@@ -368,11 +381,13 @@ public record JobConfig(
     CodebookPrecision p = CodebookPrecision.parse(
         text(root, "codebook-precision", d.codebookPrecision().name()));
     String scope = text(root, "scope", null);
+    String scalePrecision = text(root, "scale-precision", null);
     Encoding encoding = new Encoding(
         Method.parse(text(root, "method", Encoding.DEFAULT.method().key())),
         scope == null ? null : Scope.parse(scope),
-        int32(root, "block-size", "block-size", Encoding.DEFAULT.blockSize()),
-        ScalePrecision.parse(text(root, "scale-precision", Encoding.DEFAULT.scalePrecision().name())));
+        root.get("block-size") == null ? null : int32(root, "block-size", "block-size", 0),
+        scalePrecision == null ? null : ScalePrecision.parse(scalePrecision),
+        fraction(root, "outliers"));
     String grouping = text(root, "grouping", d.grouping().name());
     Grouping g;
     try {
@@ -432,10 +447,34 @@ public record JobConfig(
           scope == null ? null : Scope.parse(scope),
           r.get("block-size") == null ? null : int32(r, "block-size", "block-size", 0),
           precision == null ? null : CodebookPrecision.parse(precision),
-          scalePrecision == null ? null : ScalePrecision.parse(scalePrecision));
+          scalePrecision == null ? null : ScalePrecision.parse(scalePrecision),
+          r.get("outliers") == null ? null : fraction(r, "outliers"));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("Config " + where + ": " + e.getMessage(), e);
     }
+  }
+
+  /** An optional fraction in [0, EncodingSpec.MAX_OUTLIERS]; 0 when absent. */
+  private static double fraction(JsonNode node, String key) {
+    JsonNode v = node.get(key);
+    if (v == null || v.isNull()) {
+      return 0;
+    }
+    double f;
+    if (v.isNumber()) {
+      f = v.doubleValue();
+    } else {
+      try {
+        f = Double.parseDouble(v.asText().trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("Cannot set " + key + " to " + v.asText() + ": must be a number");
+      }
+    }
+    if (!(f >= 0 && f <= EncodingSpec.MAX_OUTLIERS)) {
+      throw new IllegalArgumentException("Cannot set " + key + " to " + f
+          + ": must be a fraction between 0 and " + EncodingSpec.MAX_OUTLIERS);
+    }
+    return f;
   }
 
   private static void checkKeys(JsonNode node, Set<String> allowed, String prefix) {

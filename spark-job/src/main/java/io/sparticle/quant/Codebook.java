@@ -34,6 +34,14 @@ public final class Codebook implements Serializable {
   private final float[] centroids;
   // Derived; rebuilt (and the centroids re-validated) on deserialization by readResolve.
   private final transient double[] midpoints;
+  // A grid over [c[0], c[k-1]]: start[i] is a code at or below the nearest code of every x in
+  // grid cell i, so nearest() steps up from it a midpoint or two instead of a binary search.
+  private final transient byte[] start;
+  private final transient double gridLo;
+  private final transient double gridScale;
+
+  /** Grid cells per centroid. */
+  private static final int CELLS_PER_CODE = 32;
 
   private Codebook(float[] sortedCentroids) {
     this.centroids = sortedCentroids;
@@ -46,6 +54,29 @@ public final class Codebook implements Serializable {
       } else {
         midpoints[i] = ((double) sortedCentroids[i] + sortedCentroids[i + 1]) / 2;
       }
+    }
+    int k = sortedCentroids.length;
+    double lo = sortedCentroids[0];
+    double width = (double) sortedCentroids[k - 1] - lo;
+    if (k <= 256 && k > 1 && width > 0 && Double.isFinite(width)) {
+      int cells = CELLS_PER_CODE * k;
+      this.start = new byte[cells];
+      this.gridLo = lo;
+      this.gridScale = cells / width;
+      // start[i] = the number of midpoints below the lower edge of cell i - 1: a lower bound on
+      // the code of every x the rounded index arithmetic may place in cell i.
+      int code = 0;
+      for (int i = 1; i < cells; i++) {
+        double edge = lo + (i - 1) / gridScale;
+        while (code < midpoints.length && midpoints[code] < edge) {
+          code++;
+        }
+        start[i] = (byte) code;
+      }
+    } else {
+      this.start = null;
+      this.gridLo = 0;
+      this.gridScale = 0;
     }
   }
 
@@ -95,6 +126,16 @@ public final class Codebook implements Serializable {
    */
   public int nearest(float x) {
     // Count the midpoints strictly below x: that is the code (a tie stays on the lower side).
+    if (start != null) {
+      double cell = (x - gridLo) * gridScale;
+      int code = cell < 1 ? 0 : cell >= start.length ? start[start.length - 1] & 0xFF
+          : start[(int) cell] & 0xFF;
+      // NaN: cell < 1 is false and cell >= length is false; (int) NaN is 0, code 0, no step.
+      while (code < midpoints.length && midpoints[code] < x) {
+        code++;
+      }
+      return code;
+    }
     int lo = 0;
     int hi = midpoints.length;
     while (lo < hi) {

@@ -14,12 +14,19 @@ import java.util.Objects;
  *       {@code group}: one codebook fitted with MLlib for all tensors of the group, optionally on
  *       RMS-normalized values ({@code perTensorScale}). Scope {@code channel}: one codebook per
  *       output channel of each tensor, fitted exactly (weighted Lloyd on the channel's distinct
- *       values) on the executors.
+ *       values) on the executors. Scope {@code block}: one MLlib-fitted codebook for the group, on
+ *       block-normalized weights, and a signed scale per block of {@code blockSize} consecutive
+ *       weights chosen on the executors to minimize the block's error ({@link BlockScales}); the
+ *       scales stored as F16, F32 or codes into a per-tensor ladder ({@link ScalePrecision}).
  *   <li>{@code uniform}: asymmetric integer quantization, {@code w = scale * (q - zero)} with
  *       q in [0, 2^bits - 1] and an integer zero point, per {@code tensor}, {@code channel} or
  *       {@code block} of {@code blockSize} consecutive weights; scales stored in
  *       {@code scalePrecision} (F16 or F32).
  * </ul>
+ *
+ * <p>{@code outliers}: the fraction of each tensor's largest-magnitude weights stored exactly,
+ * sparse, beside the codes (SqueezeLLM's dense-and-sparse); the rest are fitted and encoded
+ * without them. 0 (the default) keeps none.
  *
  * <pre>{@code
  * EncodingSpec s = EncodingSpec.kmeans(4, Scope.CHANNEL, CodebookPrecision.F16);
@@ -33,10 +40,27 @@ public record EncodingSpec(
     int blockSize,
     CodebookPrecision codebookPrecision,
     ScalePrecision scalePrecision,
-    boolean perTensorScale)
+    boolean perTensorScale,
+    double outliers)
     implements Serializable {
 
   public static final int DEFAULT_BLOCK_SIZE = 64;
+  /** Block size of kmeans with scope block when none is given: llama.cpp's 32. */
+  public static final int DEFAULT_KMEANS_BLOCK_SIZE = 32;
+  /** The largest outlier fraction accepted: beyond it, sparse storage costs more than it saves. */
+  public static final double MAX_OUTLIERS = 0.1;
+
+  /** A spec without outliers. */
+  public EncodingSpec(Method method, int bits, Scope scope, int blockSize,
+      CodebookPrecision codebookPrecision, ScalePrecision scalePrecision, boolean perTensorScale) {
+    this(method, bits, scope, blockSize, codebookPrecision, scalePrecision, perTensorScale, 0);
+  }
+
+  /** This spec with {@code fraction} of each tensor's largest-magnitude weights kept exact. */
+  public EncodingSpec withOutliers(double fraction) {
+    return new EncodingSpec(method, bits, scope, blockSize, codebookPrecision, scalePrecision,
+        perTensorScale, fraction);
+  }
 
   /** A particleization method; its spelling in configs and manifests is {@link #key()}. */
   public enum Method {
@@ -83,13 +107,47 @@ public record EncodingSpec(
     }
   }
 
-  /** Storage of uniform scales. */
+  /**
+   * Storage of scales. F16 and F32: each unit's scale as a float. {@code Q3}..{@code Q8} (kmeans
+   * with scope block only): each block's scale is an n-bit code, a sign bit above an index into a
+   * per-tensor ladder of 2^(n-1) F32 magnitudes, themselves fitted by 1-D k-means on the
+   * logarithms of the blocks' best scales ("particles for the scales").
+   */
   public enum ScalePrecision {
     F16,
-    F32;
+    F32,
+    Q3,
+    Q4,
+    Q5,
+    Q6,
+    Q7,
+    Q8;
 
+    /** Bytes of one F16 or F32 scale. */
     public int byteSize() {
+      if (ladder()) {
+        throw new IllegalStateException(this + " scales are bit-packed codes");
+      }
       return this == F32 ? 4 : 2;
+    }
+
+    /** Whether scales are codes into a per-tensor ladder. */
+    public boolean ladder() {
+      return this != F16 && this != F32;
+    }
+
+    /** Bits per stored scale: 16, 32, or the code width of a ladder. */
+    public int bits() {
+      return switch (this) {
+        case F16 -> 16;
+        case F32 -> 32;
+        default -> Integer.parseInt(name().substring(1));
+      };
+    }
+
+    /** Entries of the ladder: 2^(bits - 1) magnitudes (the top code bit is the sign). */
+    public int ladderSize() {
+      return 1 << (bits() - 1);
     }
 
     /** Rounds to this precision, nearest, ties to even; overflow gives infinity. */
@@ -101,7 +159,8 @@ public record EncodingSpec(
       try {
         return valueOf(s.trim().toUpperCase(Locale.ROOT));
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("Cannot set scale-precision to " + s + ": must be one of F16, F32");
+        throw new IllegalArgumentException(
+            "Cannot set scale-precision to " + s + ": must be one of F16, F32, Q3 to Q8");
       }
     }
   }
@@ -115,9 +174,13 @@ public record EncodingSpec(
       if (bits < 1 || bits > 8) {
         throw new IllegalArgumentException("Cannot set bits to " + bits + ": kmeans takes 1 to 8");
       }
-      if (scope != Scope.GROUP && scope != Scope.CHANNEL) {
+      if (scope == Scope.TENSOR) {
         throw new IllegalArgumentException("Cannot use scope " + scope.key()
-            + " with method kmeans: it takes group or channel");
+            + " with method kmeans: it takes group, channel or block");
+      }
+      if (scalePrecision.ladder() && scope != Scope.BLOCK) {
+        throw new IllegalArgumentException("scale-precision " + scalePrecision
+            + " (a ladder of block scales) applies to scope block only");
       }
       if (perTensorScale && scope != Scope.GROUP) {
         throw new IllegalArgumentException("per-tensor-scale applies to kmeans with scope group only");
@@ -133,6 +196,14 @@ public record EncodingSpec(
       if (perTensorScale) {
         throw new IllegalArgumentException("per-tensor-scale applies to kmeans with scope group only");
       }
+      if (scalePrecision.ladder()) {
+        throw new IllegalArgumentException("scale-precision " + scalePrecision
+            + " applies to kmeans with scope block; uniform takes F16 or F32");
+      }
+    }
+    if (!(outliers >= 0 && outliers <= MAX_OUTLIERS)) {
+      throw new IllegalArgumentException(
+          "Cannot set outliers to " + outliers + ": must be a fraction between 0 and " + MAX_OUTLIERS);
     }
     if (scope == Scope.BLOCK) {
       if (blockSize < 8 || blockSize > (1 << 20) || blockSize % 8 != 0) {
@@ -155,9 +226,23 @@ public record EncodingSpec(
     return 1 << bits;
   }
 
-  /** Whether all tensors of the group share one codebook, fitted on the driver with MLlib. */
+  /**
+   * Whether all tensors of the group share one codebook, fitted on the driver with MLlib and
+   * stored in {@code codebooks.safetensors}: kmeans with scope group, or block (whose blocks
+   * each scale it).
+   */
   public boolean sharedCodebook() {
-    return method == Method.KMEANS && scope == Scope.GROUP;
+    return method == Method.KMEANS && (scope == Scope.GROUP || scope == Scope.BLOCK);
+  }
+
+  /** kmeans with scope block: the group's codebook, scaled per block. */
+  public boolean blockScaled() {
+    return method == Method.KMEANS && scope == Scope.BLOCK;
+  }
+
+  /** kmeans with scope channel: a codebook per output channel, stored beside the codes. */
+  public boolean perChannelCodebooks() {
+    return method == Method.KMEANS && scope == Scope.CHANNEL;
   }
 
   /** The short form shown by inspect and the report, e.g. {@code kmeans/channel 4b F16}. */
@@ -172,8 +257,14 @@ public record EncodingSpec(
       if (perTensorScale) {
         s.append(" scaled");
       }
+      if (scope == Scope.BLOCK) {
+        s.append(" scale ").append(scalePrecision.name());
+      }
     } else {
       s.append(" scale ").append(scalePrecision.name());
+    }
+    if (outliers > 0) {
+      s.append(" outliers ").append(outliers);
     }
     return s.toString();
   }

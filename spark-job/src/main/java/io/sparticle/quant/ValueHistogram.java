@@ -1,6 +1,7 @@
 package io.sparticle.quant;
 
 import java.io.Serializable;
+import java.util.Map;
 
 /**
  * The value distribution of one tensor, compact enough to cluster on the driver.
@@ -82,6 +83,50 @@ public final class ValueHistogram implements Serializable {
   public double rms() {
     long n = totalCount();
     return n == 0 ? 0 : Math.sqrt(sumSquares / n);
+  }
+
+  /** The weights {@code |x| > threshold} of a tensor, kept exact as outliers: {@code count} of them. */
+  public record Outliers(float threshold, long count) implements Serializable {
+    /** No outliers. */
+    public static final Outliers NONE = new Outliers(Float.POSITIVE_INFINITY, 0);
+
+    public boolean test(float x) {
+      return Math.abs(x) > threshold;
+    }
+  }
+
+  /**
+   * The largest-magnitude weights, at most {@code maxCount} of them: every weight whose
+   * magnitude exceeds a threshold, the threshold as low as the limit allows (all weights of one
+   * magnitude are in or out together). For F32 the threshold is the upper edge of a bin's
+   * magnitudes, so the count is exact there too.
+   */
+  public Outliers outliers(long maxCount) {
+    if (maxCount <= 0) {
+      return Outliers.NONE;
+    }
+    // Magnitude keys: a 16-bit kind's bits without the sign; F32 bins' keys without the sign.
+    int signBit = kind == ValueKind.F32 ? 1 << (31 - F32_BIN_SHIFT) : 1 << 15;
+    java.util.TreeMap<Integer, Long> byMagnitude = new java.util.TreeMap<>();
+    for (int i = 0; i < keys.length; i++) {
+      byMagnitude.merge(keys[i] & (signBit - 1), counts[i], Long::sum);
+    }
+    long total = 0;
+    for (Map.Entry<Integer, Long> e : byMagnitude.descendingMap().entrySet()) {
+      if (total + e.getValue() > maxCount) {
+        return new Outliers(magnitude(e.getKey()), total);
+      }
+      total += e.getValue();
+    }
+    return new Outliers(magnitude(0), total - byMagnitude.getOrDefault(0, 0L));
+  }
+
+  /** The largest magnitude a magnitude key stands for. */
+  private float magnitude(int key) {
+    if (kind == ValueKind.F32) {
+      return Float.intBitsToFloat(key << F32_BIN_SHIFT | ((1 << F32_BIN_SHIFT) - 1));
+    }
+    return kind.decode16(key);
   }
 
   /** Sums two histograms of the same tensor (e.g. from two chunks). */

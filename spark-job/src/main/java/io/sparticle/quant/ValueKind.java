@@ -31,4 +31,18 @@ public enum ValueKind {
       case F32 -> x;
     };
   }
+
+  /** Decodes {@code n} little-endian values of this kind from {@code raw[off..]} into {@code out[0, n)}. */
+  public void decodeLittleEndian(byte[] raw, int off, int n, float[] out) {
+    if (this == F32) {
+      for (int i = 0, p = off; i < n; i++, p += 4) {
+        out[i] = Float.intBitsToFloat((raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8
+            | (raw[p + 2] & 0xFF) << 16 | (raw[p + 3] & 0xFF) << 24);
+      }
+    } else {
+      for (int i = 0, p = off; i < n; i++, p += 2) {
+        out[i] = decode16((raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8);
+      }
+    }
+  }
 }

@@ -106,16 +106,19 @@ public final class CompressJob {
       Path out) throws IOException, InterruptedException {
 
     ReadMeter meter = new ReadMeter(jsc);
-    Map<Integer, ValueHistogram> hist = HistogramPass.run(jsc, plan, conf, meter);
+    HistogramPass.Result histograms = HistogramPass.run(jsc, plan, conf, meter);
+    Map<Integer, ValueHistogram> hist = histograms.histograms();
     Map<String, String> nonFinite = HistogramPass.checkFinite(plan, hist);
     if (!nonFinite.isEmpty()) {
       // non-finite: keep-dense. Tensor indices do not change, so the histograms still apply.
       plan = CompressionPlanner.plan(source, config, nonFinite);
     }
+    // Outliers are counted from the histograms: the parts' layouts depend on the counts.
+    plan = plan.withOutliers(hist);
     timer.lap("histogram");
 
     float[] scales = Particleizer.scales(plan, hist);
-    Particleizer.Fit[] fits = Particleizer.fitAll(jsc, plan, hist, scales);
+    Particleizer.Fit[] fits = Particleizer.fitAll(jsc, plan, hist, histograms.samples(), scales);
     float[][] codebooks = new float[fits.length][];
     for (int i = 0; i < fits.length; i++) {
       codebooks[i] = fits[i] == null ? null : fits[i].codebook().centroids();
@@ -256,17 +259,22 @@ public final class CompressJob {
         continue;
       }
       EncodingSpec spec = plan.spec(t);
-      boolean perChannelBooks = spec.method() == EncodingSpec.Method.KMEANS && !spec.sharedCodebook();
+      boolean perChannelBooks = spec.perChannelCodebooks();
       boolean uniform = spec.method() == EncodingSpec.Method.UNIFORM;
+      boolean blocks = spec.blockScaled();
       tensors.add(new Manifest.TensorEntry(t.name(), t.dtype().name(), t.shape(), from,
           Manifest.ENCODING_CODES, t.group(), t.bits(), scales[t.index()], Manifest.PACKING_LSB,
           fileOf[t.index()], t.name(), spec.scope() == EncodingSpec.Scope.CHANNEL ? t.axis() : -1,
           perChannelBooks ? CompressionPlan.codebookKey(t.name()) : null,
-          uniform ? CompressionPlan.scaleKey(t.name()) : null,
-          uniform ? CompressionPlan.zeroKey(t.name()) : null));
+          uniform || blocks ? CompressionPlan.scaleKey(t.name()) : null,
+          uniform ? CompressionPlan.zeroKey(t.name()) : null,
+          blocks && spec.scalePrecision().ladder() ? CompressionPlan.ladderKey(t.name()) : null,
+          spec.outliers() == 0 ? null : new Manifest.Outliers(t.outliers().count(),
+              t.outliers().threshold(), CompressionPlan.outlierCountsKey(t.name()),
+              CompressionPlan.outlierIndexKey(t.name()), CompressionPlan.outlierValuesKey(t.name()))));
     }
-    return new Manifest(Manifest.FORMAT_VERSION, List.of(), "sparticle " + VERSION, src,
-        CODEBOOKS_FILE, files, groups, tensors);
+    return new Manifest(Manifest.FORMAT_VERSION, Manifest.requiredFeatures(groups),
+        "sparticle " + VERSION, src, CODEBOOKS_FILE, files, groups, tensors);
   }
 
   /** Wall-clock seconds per phase, in order. */

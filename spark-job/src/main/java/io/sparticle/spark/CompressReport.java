@@ -176,12 +176,18 @@ public record CompressReport(
       o.put("k", g.k());
       o.put("bits", g.bits());
       ObjectNode params = o.putObject("parameters");
+      if (g.spec().outliers() > 0) {
+        params.put("outliers", g.spec().outliers());
+      }
       if (g.spec().scope() == EncodingSpec.Scope.BLOCK) {
         params.put("block_size", g.spec().blockSize());
       }
       if (g.spec().method() == EncodingSpec.Method.KMEANS) {
         params.put("codebook_precision", g.spec().codebookPrecision().name());
         params.put("per_tensor_scale", g.spec().perTensorScale());
+        if (g.spec().blockScaled()) {
+          params.put("scale_precision", g.spec().scalePrecision().name());
+        }
       } else {
         params.put("scale_precision", g.spec().scalePrecision().name());
       }

@@ -43,7 +43,8 @@ final class EncodePass {
         String src = new Path(plan.sourceDirectory(), plan.sourceFiles().get(tensor.file())).toString();
         items.add(new CheckpointWriter.Item(t, tensor.name(), src,
             plan.sourceFileLengths().get(tensor.file()), tensor.dtype(), tensor.offset(),
-            tensor.shape(), tensor.byteLength(), tensor.group(), tensor.axis(), scales[t]));
+            tensor.shape(), tensor.byteLength(), tensor.group(), tensor.axis(), scales[t],
+            tensor.outliers()));
       }
       var layout = plan.layout(part);
       tasks.add(new Task(part.index(), part.fileName(), layout.headerBytes(), layout.fileLength(), items));

@@ -9,6 +9,7 @@ import io.sparticle.plan.CompressionPlan.ReadSplit;
 import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlan.TensorSlice;
 import io.sparticle.plan.JobConfig;
+import io.sparticle.quant.BlockSample;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ValueKind;
 import java.io.IOException;
@@ -33,11 +34,45 @@ final class HistogramPass {
   record Task(String file, long fileLength, List<Slice> slices, int bufferBytes)
       implements Serializable {}
 
-  record Slice(int tensor, String name, ValueKind kind, long offset, long numElements)
+  /**
+   * @param blockSize block size of a block-scaled tensor, whose blocks are sampled; else 0
+   * @param stride one block in about {@code stride} is drawn ({@link BlockSample#selected})
+   */
+  record Slice(int tensor, String name, ValueKind kind, long offset, long numElements,
+      long firstElement, int blockSize, long stride, long salt)
       implements Serializable {}
 
-  static Map<Integer, ValueHistogram> run(JavaSparkContext jsc, CompressionPlan plan,
+  /** What the pass found: every compressed tensor's histogram, and block samples by tensor. */
+  record Result(Map<Integer, ValueHistogram> histograms, Map<Integer, BlockSample> samples) {}
+
+  /** One task's findings on one tensor, merged across tasks. */
+  record Partial(ValueHistogram histogram, BlockSample sample) implements Serializable {
+    Partial merge(Partial o) {
+      return new Partial(histogram.merge(o.histogram),
+          sample == null ? o.sample : o.sample == null ? sample : sample.merge(o.sample));
+    }
+  }
+
+  /**
+   * Weights drawn per block-scaled group to fit its codebook: a 16-entry codebook is fitted to
+   * well within the noise of the data from a few hundred thousand weights, and the driver's
+   * scale searches over the sample stay well under a second.
+   */
+  static final long BLOCK_SAMPLE_WEIGHTS = 1 << 19;
+
+  static Result run(JavaSparkContext jsc, CompressionPlan plan,
       SerializableConfiguration conf, ReadMeter meter) throws IOException {
+    long[] stride = new long[plan.groups().size()];
+    for (io.sparticle.plan.CompressionPlan.Group g : plan.groups()) {
+      if (g.spec().blockScaled()) {
+        long blocks = 0;
+        int b = g.spec().blockSize();
+        for (int t : g.tensors()) {
+          blocks += plan.tensors().get(t).numel() / b;
+        }
+        stride[g.index()] = Math.max(1, -Math.floorDiv(-blocks, BLOCK_SAMPLE_WEIGHTS / b));
+      }
+    }
     List<Task> tasks = new ArrayList<>();
     for (ReadSplit split : plan.histogramSplits()) {
       String file = new Path(plan.sourceDirectory(), plan.sourceFiles().get(split.file())).toString();
@@ -46,28 +81,42 @@ final class HistogramPass {
       for (TensorSlice s : split.slices()) {
         Tensor t = plan.tensors().get(s.tensor());
         int size = t.dtype().byteSize();
+        boolean blocks = plan.spec(t).blockScaled();
         slices.add(new Slice(t.index(), t.name(), t.dtype().valueKind(),
-            t.offset() + s.firstElement() * size, s.numElements()));
+            t.offset() + s.firstElement() * size, s.numElements(), s.firstElement(),
+            blocks ? plan.spec(t).blockSize() : 0, blocks ? stride[t.group()] : 0,
+            t.name().hashCode() * 0x9E3779B97F4A7C15L));
         bytes = Math.max(bytes, s.numElements() * size);
       }
       tasks.add(new Task(file, plan.sourceFileLengths().get(split.file()), slices,
           Math.toIntExact(bytes)));
     }
     if (tasks.isEmpty()) {
-      return Map.of();
+      return new Result(Map.of(), Map.of());
     }
     jsc.setJobDescription("sparticle: histograms of " + plan.groups().size() + " groups");
-    return jsc.parallelize(tasks, tasks.size())
+    Map<Integer, Partial> merged = jsc.parallelize(tasks, tasks.size())
         .flatMapToPair(task -> histograms(task, conf, meter).iterator())
-        .reduceByKey(ValueHistogram::merge)
+        .reduceByKey(Partial::merge)
         .collectAsMap();
+    Map<Integer, ValueHistogram> hist = new java.util.HashMap<>();
+    Map<Integer, BlockSample> samples = new java.util.HashMap<>();
+    merged.forEach((t, p) -> {
+      hist.put(t, p.histogram());
+      if (p.sample() != null) {
+        samples.put(t, p.sample());
+      }
+    });
+    return new Result(hist, samples);
   }
 
-  static List<Tuple2<Integer, ValueHistogram>> histograms(Task task, SerializableConfiguration conf,
+  static List<Tuple2<Integer, Partial>> histograms(Task task, SerializableConfiguration conf,
       ReadMeter meter) throws IOException {
-    List<Tuple2<Integer, ValueHistogram>> out = new ArrayList<>();
+    List<Tuple2<Integer, Partial>> out = new ArrayList<>();
     byte[] buf = new byte[task.bufferBytes()];
     ValueHistogram.Accumulator acc = null;
+    BlockSample sample = null;
+    float[] weights = null;
     int accTensor = -1;
     SequentialReaders readers = new SequentialReaders(conf.get());
     try (readers) {
@@ -76,21 +125,46 @@ final class HistogramPass {
         PartWriter.stopIfKilled();
         if (s.tensor() != accTensor) {
           if (acc != null) {
-            out.add(new Tuple2<>(accTensor, acc.finish(accTensor)));
+            out.add(new Tuple2<>(accTensor, new Partial(acc.finish(accTensor), sample)));
           }
           acc = ValueHistogram.accumulator(s.kind());
           accTensor = s.tensor();
+          sample = s.blockSize() > 0 ? new BlockSample(s.blockSize()) : null;
         }
         int len = Math.toIntExact(s.numElements() * s.kind().byteSize());
         in.readFully(s.offset(), buf, 0, len);
         acc.addLittleEndian(buf, 0, (int) s.numElements());
+        if (sample != null) {
+          if (weights == null || weights.length < s.numElements()) {
+            weights = new float[(int) s.numElements()];
+          }
+          sampleBlocks(s, buf, weights, sample);
+        }
       }
     }
     meter.add(readers.stats());
     if (acc != null) {
-      out.add(new Tuple2<>(accTensor, acc.finish(accTensor)));
+      out.add(new Tuple2<>(accTensor, new Partial(acc.finish(accTensor), sample)));
     }
     return out;
+  }
+
+  /** Draws the slice's sampled blocks that lie wholly inside it. */
+  private static void sampleBlocks(Slice s, byte[] raw, float[] x, BlockSample sample) {
+    long b = s.blockSize();
+    long firstBlock = -Math.floorDiv(-s.firstElement(), b);
+    long endBlock = (s.firstElement() + s.numElements()) / b;
+    boolean decoded = false;
+    for (long blk = firstBlock; blk < endBlock; blk++) {
+      if (!BlockSample.selected(s.salt(), blk, s.stride())) {
+        continue;
+      }
+      if (!decoded) {
+        s.kind().decodeLittleEndian(raw, 0, (int) s.numElements(), x);
+        decoded = true;
+      }
+      sample.add(blk, x, (int) (blk * b - s.firstElement()));
+    }
   }
 
   /**

@@ -3,7 +3,10 @@ package io.sparticle.spark;
 import io.sparticle.plan.CompressionPlan;
 import io.sparticle.plan.CompressionPlan.Group;
 import io.sparticle.plan.JobConfig;
+import io.sparticle.quant.BlockSample;
+import io.sparticle.quant.BlockScales;
 import io.sparticle.quant.Codebook;
+import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.WeightedKMeans1D;
 import java.util.ArrayList;
@@ -39,7 +42,7 @@ final class Particleizer {
   record Fit(Codebook codebook, int iterations, int points, double initSeconds, double mllibSeconds) {}
 
   static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
-      float[] scales) throws InterruptedException {
+      Map<Integer, BlockSample> samples, float[] scales) throws InterruptedException {
     JobConfig config = plan.config();
     ExecutorService pool = Executors.newFixedThreadPool(config.fitThreads(), r -> {
       Thread t = new Thread(r, "sparticle-fit");
@@ -51,7 +54,9 @@ final class Particleizer {
       for (Group g : plan.groups()) {
         // Only a shared codebook is fitted here; per-channel codebooks and uniform parameters
         // are fitted by the encode tasks.
-        futures.add(g.spec().sharedCodebook() ? pool.submit(() -> fit(jsc, g, hist, scales, config)) : null);
+        futures.add(!g.spec().sharedCodebook() ? null
+            : g.spec().blockScaled() ? pool.submit(() -> fitBlocks(jsc, g, samples, plan, config))
+            : pool.submit(() -> fit(jsc, plan, g, hist, scales, config)));
       }
       Fit[] fits = new Fit[futures.size()];
       for (int i = 0; i < fits.length; i++) {
@@ -93,9 +98,124 @@ final class Particleizer {
     return scales;
   }
 
-  static Fit fit(JavaSparkContext jsc, Group group, Map<Integer, ValueHistogram> hist,
-      float[] scales, JobConfig config) {
-    Points p = points(group, hist, scales);
+  static Fit fit(JavaSparkContext jsc, CompressionPlan plan, Group group,
+      Map<Integer, ValueHistogram> hist, float[] scales, JobConfig config) {
+    return fitPoints(jsc, group, points(plan, group, hist, scales), config, true);
+  }
+
+  /** Bins of the bounded histogram of block-normalized weights. */
+  static final int BLOCK_BINS = 4096;
+
+  /**
+   * A block-scaled group's codebook, from the blocks sampled by the histogram pass, in two
+   * rounds. Round 1: each block divided by its largest magnitude (values in [-1, 1], weight its
+   * square: the block's error in the original units), clustered on the driver. Round 2: each
+   * block's scale searched against that codebook as the encoder will ({@link BlockScales}), the
+   * blocks divided by it, and MLlib's fit on those values gives the codebook. Both rounds
+   * cluster a bounded histogram: {@value #BLOCK_BINS} equal bins over [-R, R] (R the largest
+   * normalized magnitude), each represented by the weighted mean of its values, so every value is
+   * within 2R / {@value #BLOCK_BINS} of its representative in units of its block's scale.
+   */
+  static Fit fitBlocks(JavaSparkContext jsc, Group group, Map<Integer, BlockSample> samples,
+      CompressionPlan plan, JobConfig config) {
+    int b = group.spec().blockSize();
+    List<float[]> parts = new ArrayList<>();
+    for (int t : group.tensors()) {
+      BlockSample s = samples.get(t);
+      if (s != null && s.size() > 0) {
+        float[] v = s.sortedValues();
+        // Outliers are kept exact, so they are left out of the fit: as zeros, which neither set
+        // a block's largest magnitude nor weigh in the scaled histogram beyond a point at 0.
+        ValueHistogram.Outliers o = plan.tensors().get(t).outliers();
+        for (int i = 0; i < v.length; i++) {
+          if (o.test(v[i])) {
+            v[i] = 0;
+          }
+        }
+        parts.add(v);
+      }
+    }
+    int n = 0;
+    for (float[] p : parts) {
+      n += p.length;
+    }
+    float[] x = new float[n];
+    int at = 0;
+    for (float[] p : parts) {
+      System.arraycopy(p, 0, x, at, p.length);
+      at += p.length;
+    }
+    int blocks = n / b;
+    float[] scale = new float[blocks];
+    for (int i = 0; i < blocks; i++) {
+      float m = 0;
+      for (int j = i * b; j < i * b + b; j++) {
+        m = Math.max(m, Math.abs(x[j]));
+      }
+      scale[i] = m;
+    }
+    Points round1 = normalizedPoints(x, b, scale);
+    if (round1.values.length <= group.k()) {
+      // Too few blocks (or values) to fit: the group's tensors are shorter than a block, or zero.
+      return fitPoints(jsc, group, round1.values.length == 0
+          ? new Points(new double[] {0}, new double[] {1}) : round1, config, false);
+    }
+    Fit first = fitPoints(jsc, group, round1, config, false);
+    BlockScales search = new BlockScales(first.codebook().centroids());
+    EncodingSpec.ScalePrecision p = group.spec().scalePrecision();
+    for (int i = 0; i < blocks; i++) {
+      scale[i] = search.search(x, i * b, b, null,
+          p.ladder() ? EncodingSpec.ScalePrecision.F32 : p);
+    }
+    return fitPoints(jsc, group, normalizedPoints(x, b, scale), config, true);
+  }
+
+  /** Blocks divided by their scales, weighted by the scale's square, as a bounded histogram. */
+  private static Points normalizedPoints(float[] x, int b, float[] scale) {
+    double r = 0;
+    for (int i = 0; i < scale.length; i++) {
+      if (scale[i] != 0) {
+        for (int j = i * b; j < i * b + b; j++) {
+          r = Math.max(r, Math.abs(x[j] / scale[i]));
+        }
+      }
+    }
+    if (!(r > 0)) {
+      return new Points(new double[0], new double[0]);
+    }
+    double[] w = new double[BLOCK_BINS];
+    double[] wy = new double[BLOCK_BINS];
+    for (int i = 0; i < scale.length; i++) {
+      double s = scale[i];
+      if (s == 0) {
+        continue;
+      }
+      for (int j = i * b; j < i * b + b; j++) {
+        double y = x[j] / s;
+        int bin = (int) Math.min(BLOCK_BINS - 1, Math.max(0, (y + r) / (2 * r) * BLOCK_BINS));
+        w[bin] += s * s;
+        wy[bin] += s * s * y;
+      }
+    }
+    int m = 0;
+    double[] v = new double[BLOCK_BINS];
+    double[] vw = new double[BLOCK_BINS];
+    for (int bin = 0; bin < BLOCK_BINS; bin++) {
+      if (w[bin] > 0) {
+        v[m] = wy[bin] / w[bin] + 0.0;
+        vw[m] = w[bin];
+        m++;
+      }
+    }
+    return new Points(Arrays.copyOf(v, m), Arrays.copyOf(vw, m));
+  }
+
+  /**
+   * Fits a group's codebook to weighted points: standardized, started by {@link #bestInit}, and
+   * (with {@code mllib}) run to MLlib's fixed point.
+   */
+  private static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
+      boolean mllib) {
     int k = group.k();
     if (p.values.length <= k) {
       // Fewer distinct values than codes: the codebook holds them all, error zero.
@@ -125,6 +245,9 @@ final class Particleizer {
     long t0 = System.nanoTime();
     double[] init = bestInit(z, p.weights, k, config.seed() + group.index(), config.tolerance());
     long t1 = System.nanoTime();
+    if (!mllib) {
+      return new Fit(toCodebook(init, k, std, mean, group), 0, z.length, (t1 - t0) / 1e9, 0);
+    }
     jsc.setJobDescription("sparticle: k-means of group '" + group.name() + "' (k=" + k + ")");
     Lloyd fit = lloyd(jsc, z, p.weights, init, config.maxIterations(), config.tolerance(), config.seed());
     return new Fit(toCodebook(fit.centers(), k, std, mean, group), fit.iterations(), z.length,
@@ -228,7 +351,8 @@ final class Particleizer {
   /** The group's distinct (scaled) values with their counts, sorted, duplicates merged. */
   private record Points(double[] values, double[] weights) {}
 
-  private static Points points(Group group, Map<Integer, ValueHistogram> hist, float[] scales) {
+  private static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
+      float[] scales) {
     int n = 0;
     for (int t : group.tensors()) {
       n += hist.get(t).size();
@@ -239,7 +363,11 @@ final class Particleizer {
     for (int t : group.tensors()) {
       ValueHistogram h = hist.get(t);
       double s = scales[t];
+      ValueHistogram.Outliers o = plan.tensors().get(t).outliers();
       for (int i = 0; i < h.size(); i++) {
+        if (o.test((float) h.value(i))) {
+          continue; // kept exact: not part of the fit
+        }
         // + 0.0 folds -0.0 into 0.0, so equal values merge and binary search finds them.
         v[m] = h.value(i) / s + 0.0;
         w[m] = h.count(i);
@@ -247,18 +375,18 @@ final class Particleizer {
       }
     }
     // Sort by value and merge equal values: fewer points for MLlib, same objective.
-    double[] sortedV = v.clone();
+    double[] sortedV = Arrays.copyOf(v, m);
     Arrays.sort(sortedV);
     // Merge weights by binary search into the sorted distinct values.
     int distinct = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < m; i++) {
       if (i == 0 || sortedV[i] != sortedV[i - 1]) {
         sortedV[distinct++] = sortedV[i];
       }
     }
     double[] values = Arrays.copyOf(sortedV, distinct);
     double[] weights = new double[distinct];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < m; i++) {
       weights[Arrays.binarySearch(values, v[i])] += w[i];
     }
     return new Points(values, weights);

@@ -274,7 +274,9 @@ public final class VerifyJob {
     TensorEncoder.Encoded encoded;
     try {
       encoded = TensorEncoder.encode(original, originalOffset, item.dtype(), item.shape(),
-          item.axis(), item.spec(), item.sharedCodebook(), item.scale(), chunkBytes,
+          item.axis(), item.spec(), item.sharedCodebook(), item.scale(),
+          item.outliers() == null ? io.sparticle.quant.ValueHistogram.Outliers.NONE
+              : item.outliers().rule(), chunkBytes,
           (first, n, packed, packedBytes) -> {
             if (buf[0].length < packedBytes) {
               buf[0] = new byte[packedBytes];
@@ -300,12 +302,14 @@ public final class VerifyJob {
     byte[] params = encoded.params();
     if (params.length > 0) {
       // Per-tensor parameters follow the codes in the order the layout lists them.
-      StoredTensor.Aux first = item.codebook() != null ? item.codebook() : item.scales();
+      StoredTensor.Aux first = item.codebook() != null ? item.codebook()
+          : item.scales() != null ? item.scales() : item.outliers().counts();
       byte[] have = new byte[params.length];
       stored.readFully(first.offset(), have, 0, have.length);
       int m = Arrays.mismatch(params, have);
       if (m >= 0) {
-        return "its " + (item.codebook() != null ? "per-channel codebooks" : "scales and zero points")
+        return "its " + (item.codebook() != null ? "per-channel codebooks"
+            : item.scales() != null ? "scales, zero points or outliers" : "outliers")
             + " differ from what encoding the input gives, at byte " + m + " of " + params.length;
       }
     }

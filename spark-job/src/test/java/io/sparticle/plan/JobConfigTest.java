@@ -8,8 +8,8 @@ import org.junit.jupiter.api.Test;
 
 class JobConfigTest {
   private static final String KNOWN_TOP = "bits, block-size, chunk-bytes, codebook-precision, "
-      + "grouping, kmeans, method, min-elements, min-rank, non-finite, output-shard-bytes, rules, "
-      + "scale-precision, scope";
+      + "grouping, kmeans, method, min-elements, min-rank, non-finite, outliers, output-shard-bytes, "
+      + "rules, scale-precision, scope";
 
   private static String rejects(String yaml) {
     return assertThrows(IllegalArgumentException.class, () -> JobConfig.fromYaml(yaml)).getMessage();
@@ -185,7 +185,7 @@ class JobConfigTest {
         rejects("kmeans:\n  iterations: 3\n"));
     assertEquals("Unknown config key 'rules[0].bitz'; known keys: "
         + "bits, block-size, codebook-precision, group, keep-dense, match, method, "
-        + "per-tensor-scale, scale-precision, scope",
+        + "outliers, per-tensor-scale, scale-precision, scope",
         rejects("rules:\n  - match: 'a'\n    bitz: 3\n"));
     assertTrue(rejects("rules:\n  - match: 'a'\n  - match: 'b'\n    groop: x\n")
         .startsWith("Unknown config key 'rules[1].groop'; "));

@@ -89,7 +89,7 @@ class EncodingSpecTest {
         message(() -> Method.parse("gptq")));
     assertEquals("Cannot set scope to row: must be one of group, tensor, channel, block",
         message(() -> Scope.parse("row")));
-    assertEquals("Cannot set scale-precision to BF16: must be one of F16, F32",
+    assertEquals("Cannot set scale-precision to BF16: must be one of F16, F32, Q3 to Q8",
         message(() -> ScalePrecision.parse("BF16")));
   }
 
@@ -105,10 +105,32 @@ class EncodingSpecTest {
 
   @Test
   void kmeansScopes() {
-    assertEquals("Cannot use scope tensor with method kmeans: it takes group or channel",
+    assertEquals("Cannot use scope tensor with method kmeans: it takes group, channel or block",
         message(() -> kmeans(4, Scope.TENSOR, false)));
-    assertEquals("Cannot use scope block with method kmeans: it takes group or channel",
-        message(() -> kmeans(4, Scope.BLOCK, false)));
+    EncodingSpec blocks = kmeans(4, Scope.BLOCK, false);
+    assertTrue(blocks.blockScaled() && blocks.sharedCodebook() && !blocks.perChannelCodebooks());
+    assertEquals(64, blocks.blockSize());
+    EncodingSpec ladder = new EncodingSpec(Method.KMEANS, 4, Scope.BLOCK, 32, CodebookPrecision.F32,
+        ScalePrecision.Q7, false);
+    assertEquals("kmeans/block32 4b F32 scale Q7", ladder.describe());
+    assertEquals(64, ScalePrecision.Q7.ladderSize());
+    assertEquals("scale-precision Q7 (a ladder of block scales) applies to scope block only",
+        message(() -> new EncodingSpec(Method.KMEANS, 4, Scope.GROUP, 0, CodebookPrecision.F32,
+            ScalePrecision.Q7, false)));
+    assertEquals("scale-precision Q5 applies to kmeans with scope block; uniform takes F16 or F32",
+        message(() -> new EncodingSpec(Method.UNIFORM, 4, Scope.BLOCK, 32, CodebookPrecision.F32,
+            ScalePrecision.Q5, false)));
+  }
+
+  @Test
+  void outliers() {
+    EncodingSpec s = kmeans(4, Scope.GROUP, false).withOutliers(0.005);
+    assertEquals(0.005, s.outliers());
+    assertEquals("kmeans/group 4b F16 outliers 0.005", s.describe());
+    for (double bad : new double[] {-0.1, 0.2, Double.NaN}) {
+      assertEquals("Cannot set outliers to " + bad + ": must be a fraction between 0 and 0.1",
+          message(() -> kmeans(4, Scope.GROUP, false).withOutliers(bad)));
+    }
   }
 
   @Test

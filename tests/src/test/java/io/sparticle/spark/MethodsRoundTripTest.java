@@ -38,6 +38,12 @@ class MethodsRoundTripTest {
         Arguments.of("kmeans-channel", DType.BF16, Map.of("scope", "channel", "codebook-precision", "F16"), 14.0),
         Arguments.of("kmeans-channel-step", DType.F32, Map.of("scope", "channel", "codebook-precision", "step:0.0005", "bits", "3"), 9.0),
         Arguments.of("kmeans-group-step", DType.F16, Map.of("grouping", "tensor", "codebook-precision", "step:0.001"), 13.0),
+        Arguments.of("kmeans-block-q7", DType.BF16, Map.of("scope", "block"), 17.0),
+        Arguments.of("kmeans-block-f16-outliers", DType.F32, Map.of("scope", "block", "scale-precision", "F16", "block-size", "16", "bits", "3", "outliers", "0.01"), 12.0),
+        Arguments.of("kmeans-group-outliers", DType.BF16, Map.of("outliers", "0.005"), 15.0),
+        Arguments.of("kmeans-channel-outliers", DType.F16, Map.of("scope", "channel", "outliers", "0.02"), 14.0),
+        Arguments.of("uniform-block-outliers", DType.F32, Map.of("method", "uniform", "outliers", "0.003"), 14.0),
+        Arguments.of("kmeans-block-q4-tensor", DType.F16, Map.of("scope", "block", "scale-precision", "Q4", "block-size", "24", "grouping", "tensor"), 15.0),
         Arguments.of("uniform-channel-8", DType.BF16, Map.of("method", "uniform", "scope", "channel", "bits", "8"), 36.0),
         Arguments.of("uniform-block-4", DType.F16, Map.of("method", "uniform", "block-size", "64"), 14.0),
         Arguments.of("uniform-tensor-4-f32scale", DType.F32, Map.of("method", "uniform", "scope", "tensor", "scale-precision", "F32"), 2.0));
@@ -82,6 +88,21 @@ class MethodsRoundTripTest {
       }
       float[] a = o.floats();
       float[] b = r.floats();
+      if (spec.outliers() > 0) {
+        // The largest-magnitude weights come back exactly, as many as the fraction allows.
+        Manifest.Outliers out = t.outliers();
+        long max = (long) Math.floor(spec.outliers() * a.length);
+        assertTrue(out.count() <= max && out.count() >= max / 2, t.name() + ": " + out.count()
+            + " outliers for at most " + max);
+        long above = 0;
+        for (int i = 0; i < a.length; i++) {
+          if (Math.abs(a[i]) > out.threshold()) {
+            above++;
+            assertEquals(Float.floatToIntBits(a[i]), Float.floatToIntBits(b[i]), t.name() + " weight " + i);
+          }
+        }
+        assertEquals(out.count(), above, t.name());
+      }
       double se = 0;
       for (int i = 0; i < a.length; i++) {
         double d = (double) a[i] - b[i];

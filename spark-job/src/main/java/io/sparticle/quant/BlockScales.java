@@ -44,7 +44,7 @@ public final class BlockScales {
 
   /** @param codebook the group's codebook, ascending */
   public BlockScales(float[] codebook) {
-    this.book = Codebook.of(codebook);
+    this.book = Codebook.of(codebook).dense();
     this.c = book.centroids();
   }
 

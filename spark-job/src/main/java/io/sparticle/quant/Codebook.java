@@ -40,10 +40,19 @@ public final class Codebook implements Serializable {
   private final transient double gridLo;
   private final transient double gridScale;
 
-  /** Grid cells per centroid. */
+  /** Grid cells per centroid: a small table for the many per-channel codebooks. */
   private static final int CELLS_PER_CODE = 32;
+  /**
+   * Grid cells of a {@link #dense} codebook: so fine that a cell rarely holds a midpoint, and the
+   * step-up loop's branch is almost always predicted (measured 1.5x faster block encoding).
+   */
+  private static final int DENSE_CELLS = 4096;
 
   private Codebook(float[] sortedCentroids) {
+    this(sortedCentroids, CELLS_PER_CODE * sortedCentroids.length);
+  }
+
+  private Codebook(float[] sortedCentroids, int cells) {
     this.centroids = sortedCentroids;
     this.midpoints = new double[sortedCentroids.length - 1];
     // Right to left, so that a run of equal centroids c[i..j] shares the midpoint above the run:
@@ -59,7 +68,6 @@ public final class Codebook implements Serializable {
     double lo = sortedCentroids[0];
     double width = (double) sortedCentroids[k - 1] - lo;
     if (k <= 256 && k > 1 && width > 0 && Double.isFinite(width)) {
-      int cells = CELLS_PER_CODE * k;
       this.start = new byte[cells];
       this.gridLo = lo;
       this.gridScale = cells / width;
@@ -103,6 +111,14 @@ public final class Codebook implements Serializable {
     }
     Arrays.sort(sorted);
     return new Codebook(sorted);
+  }
+
+  /**
+   * This codebook with a finer search grid ({@value #DENSE_CELLS} cells, a few KiB): for a
+   * codebook that encodes many weights, such as a group's.
+   */
+  public Codebook dense() {
+    return new Codebook(centroids, Math.max(DENSE_CELLS, CELLS_PER_CODE * centroids.length));
   }
 
   /** A copy of the centroids, ascending. */

@@ -93,7 +93,8 @@ public final class KMeansCodec extends TensorCodec {
   public Codebook codebook(int unit) {
     Codebook b = books[unit];
     if (b == null) {
-      b = Codebook.of(centroids[unit]);
+      // One codebook for many weights (shared, or scaled per block): worth a finer grid.
+      b = centroids.length == 1 ? Codebook.of(centroids[unit]).dense() : Codebook.of(centroids[unit]);
       books[unit] = b;
     }
     return b;

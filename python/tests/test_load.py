@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import sparticle
 from sparticle import _crc32c
 from sparticle._load import FORMAT_VERSIONS, unpack_lsb
 
-from conftest import make_checkpoint, read_safetensors
+from conftest import make_checkpoint, read_safetensors, weights, write_safetensors
 
 NEXT_VERSION = max(FORMAT_VERSIONS) + 1  # a version this reader does not know
 
@@ -58,7 +59,7 @@ def test_load_equals_decompress_byte_for_byte(spark, tmp_path, dtype, bits, prec
                 assert not (w.view(np.uint32) & 0xFFFF).any()  # widening is exact
 
 
-# Format version 2's methods (FORMAT.md 2.3 to 2.5), each through the Java job and back.
+# Format version 2's methods (FORMAT.md 2.3 to 2.7), each through the Java job and back.
 METHODS_V2 = [
     ("BF16", dict(scope="channel", codebook_precision="F16", bits=4)),
     ("F32", dict(scope="channel", codebook_precision="step:0.0005", bits=3)),
@@ -85,6 +86,148 @@ def test_version_2_methods_load_equal_decompress(spark, tmp_path, dtype, options
     for name, (st_dtype, shape, raw) in expected.items():
         assert loaded[name].shape == shape, name
         assert loaded[name].tobytes() == raw, f"{name} ({st_dtype}) differs from decompress"
+
+
+# kmeans with scope block (FORMAT.md 2.5b, feature block-scales) and outliers (2.7, feature
+# outliers), each through the Java job and back.
+FEATURES = [
+    ("BF16", dict(scope="block")),  # defaults: scale-precision Q7, block-size 32
+    ("F32", dict(scope="block", scale_precision="F16", block_size=16, bits=3, outliers=0.01)),
+    ("BF16", dict(outliers=0.005)),
+    ("F16", dict(method="uniform", outliers=0.003)),
+]
+BIG = "model.layers.2.mlp.down_proj.weight"  # 134,030 weights: 3 outlier segments, the last partial
+
+
+def make_big_checkpoint(directory: Path, dtype: str, seed: int) -> Path:
+    """make_checkpoint's tensors plus one of more than two 65,536-weight segments whose weight
+    count is a multiple of neither 8 nor any block size."""
+    make_checkpoint(directory, dtype, seed=seed)
+    np_dtypes = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "BOOL": "?"}
+    t = {name: (d, np.frombuffer(raw, np_dtypes[d]).reshape(shape))
+         for name, (d, shape, raw) in read_safetensors(directory / "model.safetensors").items()}
+    t[BIG] = (dtype, weights(np.random.default_rng(seed + 100), (130, 1031), dtype))
+    write_safetensors(directory / "model.safetensors", t, {"format": "pt"})
+    return directory
+
+
+def as_float32(raw: bytes, dtype: str) -> np.ndarray:
+    if dtype == "BF16":
+        return (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+    return np.frombuffer(raw, {"F32": "<f4", "F16": "<f2"}[dtype]).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype,options", FEATURES,
+                         ids=[f"{d}-" + "-".join(f"{k}={v}" for k, v in o.items()) for d, o in FEATURES])
+def test_block_scales_and_outliers_load_equal_decompress(spark, tmp_path, dtype, options):
+    src = make_big_checkpoint(tmp_path / "in", dtype, seed=len(options))
+    out, dec = tmp_path / "orig", tmp_path / "d"
+    sparticle.compress(spark, str(src), str(out), min_elements=1000, **options)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["format_version"] == 2
+    block = options.get("scope") == "block"
+    assert set(m["required_features"]) == ({"block-scales"} if block else set()) | (
+        {"outliers"} if "outliers" in options else set())
+    encoded = [t for t in m["tensors"] if t["encoding"] != "dense"]
+    assert BIG in {t["name"] for t in encoded}
+    for g in m["groups"]:
+        if block:
+            assert g["scope"] == "block" and g["block_size"] == options.get("block_size", 32)
+            assert g["scale_precision"] == options.get("scale_precision", "Q7")
+        assert g.get("outliers") == options.get("outliers")
+    if block and "scale_precision" not in options:
+        assert all(t["ladder_key"] == t["name"] + "::ladder" for t in encoded)
+
+    sparticle.decompress(spark, str(out), str(dec))
+    expected = read_safetensors(dec / "model.safetensors")
+    loaded = sparticle.load(out)
+    assert list(loaded) == list(expected)
+    for name, (st_dtype, shape, raw) in expected.items():
+        assert loaded[name].shape == shape, name
+        assert loaded[name].tobytes() == raw, f"{name} ({st_dtype}) differs from decompress"
+
+    if "outliers" in options:
+        # The outliers are the weights above the threshold, back with their exact source bits.
+        source = read_safetensors(src / "model.safetensors")
+        for t in encoded:
+            o = t["outliers"]
+            assert o["count"] <= math.floor(options["outliers"] * math.prod(t["shape"])), t["name"]
+            assert o["count"] > 0 or t["name"] != BIG
+            w = as_float32(source[t["name"]][2], dtype)
+            mask = np.abs(w) > np.float32(o["threshold"])
+            assert int(mask.sum()) == o["count"], t["name"]
+            flat_loaded = loaded[t["name"]].reshape(-1).view(f"<u{loaded[t['name']].itemsize}")
+            flat_source = np.frombuffer(source[t["name"]][2], flat_loaded.dtype)
+            assert np.array_equal(flat_loaded[mask], flat_source[mask]), t["name"]
+        big = next(t for t in encoded if t["name"] == BIG)
+        counts = np.frombuffer(read_safetensors(out / big["file"])[big["outliers"]["counts_key"]][2], "<u4")
+        assert counts.size == 3 and (counts > 0).all()
+
+
+@pytest.fixture(scope="module")
+def featured(spark, tmp_path_factory):
+    """A checkpoint that requires both features: kmeans block scales in a Q4 ladder, outliers."""
+    base = tmp_path_factory.mktemp("featured")
+    src = make_big_checkpoint(base / "in", "BF16", seed=7)
+    out = base / "c"
+    sparticle.compress(spark, str(src), str(out), min_elements=1000, scope="block",
+                       scale_precision="Q4", outliers=0.01, bits=4)
+    return out
+
+
+def test_unknown_required_feature_is_refused(featured, tmp_path):
+    m = json.loads((featured / "manifest.json").read_text())
+    assert sorted(m["required_features"]) == ["block-scales", "outliers"]
+    assert sparticle.load(featured)  # the two features this reader knows
+    d = corrupt(featured, tmp_path, lambda m: m["required_features"].append("entropy-coding"))
+    e = refused(d, r"manifest.json: requires feature 'entropy-coding' that this reader does not "
+                   r"know \(it knows block-scales, outliers\); use a newer Sparticle")
+    assert e.tensor is None
+
+
+def first_encoded(m):
+    return next(t for t in m["tensors"] if t["encoding"] != "dense")
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda m: m["groups"][0].update(scale_precision="Q9"),
+     r"group '.*' has scale_precision 'Q9' that this reader does not know for kmeans with scope "
+     r"block \(it knows F16, F32, Q3, Q4, Q5, Q6, Q7, Q8\)"),
+    (lambda m: m["groups"][0].update(scale_precision="Q5"),
+     r"'[^']+::ladder' must be F32\[16\], found F32\[8\]"),
+    (lambda m: first_encoded(m).pop("ladder_key"), r"'ladder_key' must be a string"),
+    (lambda m: first_encoded(m).pop("outliers"), r"'outliers' must be an object"),
+    (lambda m: first_encoded(m)["outliers"].update(count=first_encoded(m)["outliers"]["count"] - 1),
+     r"'model.embed.weight::outlier_index' must be U16\[\d+\]"),
+    (lambda m: first_encoded(m)["outliers"].update(threshold=-1),
+     r"'outliers' must hold a non-negative integer 'count' and a non-negative 'threshold'"),
+    (lambda m: first_encoded(m)["outliers"].update(values_key="nope"),
+     r"tensor 'nope' named by the manifest is not in the file"),
+    (lambda m: m["groups"][0].update(outliers="many"),
+     r"'outliers' must be a fraction between 0 and 0.1"),
+    (lambda m: m.update(required_features=[]),
+     r"its groups use 'block-scales' but required_features does not list it"),
+], ids=["scale-precision", "ladder-bits", "ladder-key", "outliers", "count", "threshold",
+        "values-key", "fraction", "features-unlisted"])
+def test_block_scales_and_outliers_are_checked(featured, tmp_path, edit, match):
+    refused(corrupt(featured, tmp_path, edit), match)
+
+
+def test_outliers_out_of_order_are_refused(featured, tmp_path):
+    """An index not ascending within its segment is refused, not written somewhere."""
+    m = json.loads((featured / "manifest.json").read_text())
+    t = first_encoded(m)
+    assert t["outliers"]["count"] >= 2
+    d = corrupt(featured, tmp_path)
+    part = d / t["file"]
+    data = bytearray(part.read_bytes())
+    n = int.from_bytes(data[:8], "little")
+    entry = json.loads(data[8:8 + n])[t["outliers"]["index_key"]]
+    at = 8 + n + entry["data_offsets"][0]
+    data[at:at + 4] = data[at + 2:at + 4] + data[at:at + 2]  # swap the first two indices
+    part.write_bytes(bytes(data))
+    refused(d, r"tensor 'model.embed.weight': outlier 1 at element \d+ is out of order or past",
+            check_crc=False)
 
 
 def test_v2_per_tensor_parameters_are_checked(spark, tmp_path):

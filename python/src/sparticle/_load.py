@@ -4,11 +4,12 @@ The decoder is a few tables, so that a new format version, encoding or method is
 
 - ``FORMAT_VERSIONS``: format_version -> function parsing and checking the manifest;
 - ``ENCODINGS``: a tensor's ``encoding`` -> function giving its values;
-- ``METHODS``: a group's ``method`` -> function giving each weight's value before rounding.
+- ``METHODS``: a group's ``method`` -> function giving each weight's value before rounding;
+- ``KNOWN_FEATURES``: the ``required_features`` this reader implements.
 
 Everything a reader must check (FORMAT.md, "Validation a reader performs") is checked, and what
-this reader does not know (format_version, required_features, method, encoding, packing) is
-refused with a ``CheckpointError`` naming the file, the tensor and the value.
+this reader does not know (format_version, required_features, method, scope, precision,
+encoding, packing) is refused with a ``CheckpointError`` naming the file, the tensor and the value.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 256 << 20
 MAX_TENSORS = 500_000
 MAX_HEADER_BYTES = 100_000_000
-KNOWN_FEATURES: frozenset = frozenset()
+# required_features this reader implements (FORMAT.md 3): kmeans with scope block (2.5b) and
+# outliers kept exact (2.7).
+KNOWN_FEATURES: frozenset = frozenset({"block-scales", "outliers"})
+# The largest outlier fraction a writer may use (FORMAT.md 2.7).
+MAX_OUTLIERS = 0.1
+# Scale precisions: of uniform scales, and of kmeans block scales (which add the Qn ladders).
+UNIFORM_SCALE_PRECISIONS = ("F16", "F32")
+BLOCK_SCALE_PRECISIONS = ("F16", "F32", "Q3", "Q4", "Q5", "Q6", "Q7", "Q8")
+OUTLIER_SEGMENT = 1 << 16  # weights per segment of an outlier index (FORMAT.md 2.7)
 _READ_BLOCK = 16 << 20
 
 # Safetensors dtypes as numpy dtypes, little-endian. BF16 and the 8-bit floats have no numpy
@@ -113,12 +122,19 @@ class Group:
     bits: int
     k: int
     codebook_precision: str | None  # kmeans: F32, F16, BF16 or step
-    codebook: str | None  # kmeans with scope group: the tensor in codebooks_file
+    codebook: str | None  # kmeans with scope group or block: the tensor in codebooks_file
     raw: dict
     scope: str = "group"
     block_size: int = 0
     codebook_step: float = 0.0
-    scale_precision: str | None = None  # uniform: F16 or F32
+    scale_precision: str | None = None  # uniform: F16 or F32; kmeans block: also Q3..Q8
+    outliers: float = 0.0  # the fraction of each tensor's weights kept exact (2.7); 0: none
+
+    @property
+    def ladder_bits(self) -> int:
+        """n of a Qn block-scale precision (codes into a ladder), else 0."""
+        p = self.scale_precision
+        return int(p[1:]) if p is not None and p.startswith("Q") else 0
 
 
 @dataclass(frozen=True)
@@ -220,15 +236,33 @@ def _parse(m: dict, file: str, version: int) -> Manifest:
             elif precision not in FLOAT_DTYPES:
                 raise _bad(file, f"group '{name}' has codebook_precision '{precision}' that this "
                                  "reader does not know; use a newer Sparticle")
-            if scope == "group":
+            if scope in ("group", "block"):
                 codebook = _field(g, "codebook", str, f"group '{name}': ", file)
-        else:
+        if method == "uniform" or scope == "block":
+            known_scales = UNIFORM_SCALE_PRECISIONS if method == "uniform" else BLOCK_SCALE_PRECISIONS
             scale_precision = _field(g, "scale_precision", str, f"group '{name}': ", file)
-            if scale_precision not in ("F16", "F32"):
+            if scale_precision not in known_scales:
                 raise _bad(file, f"group '{name}' has scale_precision '{scale_precision}' that "
-                                 "this reader does not know; use a newer Sparticle")
+                                 f"this reader does not know for {method} with scope {scope} (it "
+                                 f"knows {', '.join(known_scales)}); use a newer Sparticle")
+        outliers = 0.0
+        if version >= 2 and "outliers" in g:
+            outliers = g["outliers"]
+            if (not isinstance(outliers, (int, float)) or isinstance(outliers, bool)
+                    or not 0 <= outliers <= MAX_OUTLIERS):
+                raise _bad(file, f"group '{name}': 'outliers' must be a fraction between 0 and "
+                                 f"{MAX_OUTLIERS}")
+            outliers = float(outliers)
         groups.append(Group(name, method, bits, k, precision, codebook, g, scope, block_size,
-                            step, scale_precision))
+                            step, scale_precision, outliers))
+    # A reader that predates a feature would decode a checkpoint that uses it wrongly, so a
+    # manifest must list what its groups use (FORMAT.md 3, validation).
+    features = m.get("required_features", [])
+    for needed, used in (("block-scales", any(g.method == "kmeans" and g.scope == "block"
+                                               for g in groups)),
+                         ("outliers", any(g.outliers > 0 for g in groups))):
+        if used and needed not in features:
+            raise _bad(file, f"its groups use '{needed}' but required_features does not list it")
 
     tensor_list = _field(m, "tensors", list, "", file)
     if len(tensor_list) > MAX_TENSORS:
@@ -268,7 +302,7 @@ FORMAT_VERSIONS: dict[int, Callable[[dict, str], Manifest]] = {
     2: lambda m, file: _parse(m, file, 2),
 }
 METHODS_BY_VERSION = {1: ("kmeans",), 2: ("kmeans", "uniform")}
-SCOPES = {"kmeans": ("group", "channel"), "uniform": ("tensor", "channel", "block")}
+SCOPES = {"kmeans": ("group", "channel", "block"), "uniform": ("tensor", "channel", "block")}
 ENCODINGS_BY_VERSION = {1: ("codebook", "dense"), 2: ("codebook", "codes", "dense")}
 
 
@@ -300,9 +334,9 @@ def read_manifest(store: _Store) -> Manifest:
         raise _bad(file, f"format_version {version} is not supported (this reader knows "
                          f"{known[0]}..{known[-1]}); use a newer Sparticle")
     for feature in _field(m, "required_features", list, "", file):
-        if feature not in KNOWN_FEATURES:
-            raise _bad(file, f"requires feature '{feature}' that this reader does not know; "
-                             "use a newer Sparticle")
+        if not isinstance(feature, str) or feature not in KNOWN_FEATURES:
+            raise _bad(file, f"requires feature '{feature}' that this reader does not know (it "
+                             f"knows {', '.join(sorted(KNOWN_FEATURES))}); use a newer Sparticle")
     return FORMAT_VERSIONS[version](m, file)
 
 
@@ -440,7 +474,7 @@ def _to_float32(a: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _centroids(raw: np.ndarray, dtype: str, group: Group) -> np.ndarray:
-    """Stored centroids as float32 (FORMAT.md 2.6): a float dtype widened exactly, or for a step
+    """Stored centroids as float32 (FORMAT.md 2.8): a float dtype widened exactly, or for a step
     precision the I16 integer m as float32(m) * float32(codebook_step)."""
     if dtype == "I16":
         return raw.astype(np.float32) * np.float32(group.codebook_step)
@@ -499,8 +533,11 @@ def _units(group: Group, t: Tensor) -> tuple:
     return shape[-1], e % max(1, shape[-1])
 
 
-def _aux(reader, t: Tensor, key_field: str, dtypes: tuple, shape: tuple) -> np.ndarray:
-    key = t.raw[key_field]
+def _aux(reader, t: Tensor, key_field: str, dtypes: tuple, shape: tuple,
+         entry: dict | None = None) -> np.ndarray:
+    """The per-tensor parameter tensor named by ``entry[key_field]`` (default: the tensor
+    entry's), checked to have one of ``dtypes`` and ``shape``."""
+    key = (t.raw if entry is None else entry)[key_field]
     s = reader.stored(t.file, key, t.name)
     if s.dtype not in dtypes or s.shape != shape:
         raise _bad(reader.store.path(t.file), f"'{key}' must be {dtypes[0]}{list(shape)}, found "
@@ -508,12 +545,38 @@ def _aux(reader, t: Tensor, key_field: str, dtypes: tuple, shape: tuple) -> np.n
     return np.frombuffer(reader.read(t.file, s), NUMPY_DTYPES[s.dtype])
 
 
+def _block_scales(group: Group, t: Tensor, reader, units: int) -> np.ndarray:
+    """Each block's signed float32 scale s[unit] (FORMAT.md 2.6): stored as F16 or F32, or for
+    Qn one n-bit code per block into the tensor's ladder of magnitudes, the top bit the sign."""
+    path = reader.store.path(t.file)
+    n = group.ladder_bits
+    if n == 0:
+        s = _to_float32(_aux(reader, t, "scale_key", (group.scale_precision,), (units,)),
+                        group.scale_precision)
+        if not np.all(np.isfinite(s)):
+            raise _bad(path, f"'{t.raw['scale_key']}' has a block scale that is not finite", t.name)
+        return s
+    ladder = _aux(reader, t, "ladder_key", ("F32",), (1 << (n - 1),))
+    if not (np.all(np.isfinite(ladder) & (ladder >= 0)) and np.all(np.diff(ladder) >= 0)):
+        raise _bad(path, f"'{t.raw['ladder_key']}' must hold finite, non-negative magnitudes in "
+                         "ascending order", t.name)
+    c = unpack_lsb(_aux(reader, t, "scale_key", ("U8",), (-(-units * n // 8),)), units, n)
+    magnitude = ladder[c & ((1 << (n - 1)) - 1)]
+    return np.where((c >> (n - 1)) & 1 != 0, -magnitude, magnitude).astype(np.float32)
+
+
 def _kmeans(group: Group, t: Tensor, reader, g: int, codes: np.ndarray) -> np.ndarray:
     """kmeans: scope group, float32(centroid[code]) * float32(scale) (2.3); scope channel,
-    float32(centroid[unit][code]) (2.4)."""
+    float32(centroid[unit][code]) (2.4); scope block, float32(centroid[code]) *
+    float32(s[unit]) (2.5b)."""
     if group.scope == "group":
         table = reader.codebook(g) * np.float32(t.raw["scale"])
         return table[codes]
+    if group.scope == "block":
+        units = -(-t.numel // group.block_size)
+        s = _block_scales(group, t, reader, units)
+        # Blocks are consecutive runs of block_size weights: s repeated gives each weight's scale.
+        return reader.codebook(g)[codes] * np.repeat(s, group.block_size)[:t.numel]
     units, unit = _units(group, t)
     kind = "I16" if group.codebook_precision == "step" else group.codebook_precision
     raw = _aux(reader, t, "codebook_key", (kind,), (units, group.k))
@@ -541,7 +604,8 @@ def _uniform(group: Group, t: Tensor, reader, g: int, codes: np.ndarray) -> np.n
 
 METHODS: dict[str, Callable] = {"kmeans": _kmeans, "uniform": _uniform}
 """A group's ``method`` -> ``(group, tensor, reader, g, codes)`` giving each weight's float32
-value before rounding to the tensor's dtype (FORMAT.md 2.3 to 2.5)."""
+value before rounding to the tensor's dtype (FORMAT.md 2.3 to 2.6); outliers (2.7) are
+patched in after rounding."""
 
 
 class _Dense:
@@ -592,6 +656,22 @@ class _Codes:
         if group.method == "uniform":
             _field(t.raw, "scale_key", str, "", file, t.name)
             _field(t.raw, "zero_key", str, "", file, t.name)
+        if group.method == "kmeans" and group.scope == "block":
+            _field(t.raw, "scale_key", str, "", file, t.name)
+            if group.ladder_bits:
+                _field(t.raw, "ladder_key", str, "", file, t.name)
+        if group.outliers > 0:
+            o = _field(t.raw, "outliers", dict, "", file, t.name)
+            count = _field(o, "count", int, "'outliers' object: ", file, t.name)
+            threshold = o.get("threshold")
+            if (count < 0 or not isinstance(threshold, (int, float)) or isinstance(threshold, bool)
+                    or not threshold >= 0):
+                raise _bad(file, "'outliers' must hold a non-negative integer 'count' and a "
+                                 "non-negative 'threshold'", t.name)
+            if count > t.numel:
+                raise _bad(file, f"{count} outliers in a tensor of {t.numel} weights", t.name)
+            for key in ("counts_key", "index_key", "values_key"):
+                _field(o, key, str, "'outliers' object: ", file, t.name)
 
     @staticmethod
     def decode(t: Tensor, reader) -> np.ndarray:
@@ -606,7 +686,34 @@ class _Codes:
         codes = _Codes.PACKINGS[t.raw["packing"]](
             np.frombuffer(reader.read(t.file, s), np.uint8), numel, bits)
         values = METHODS[group.method](group, t, reader, g, codes)
-        return _round_to(values.astype(np.float32, copy=False), t.dtype)
+        out = _round_to(values.astype(np.float32, copy=False), t.dtype)
+        if group.outliers > 0:
+            _patch_outliers(out, t, reader)
+        return out
+
+
+def _patch_outliers(out: np.ndarray, t: Tensor, reader) -> None:
+    """Overwrites the outliers of FORMAT.md 2.7 with their stored values, bit for bit: outlier i
+    of segment g is weight g * 65536 + index[i], segments in order, ascending within each."""
+    o = t.raw["outliers"]
+    count, numel = o["count"], t.numel
+    path = reader.store.path(t.file)
+    segments = -(-numel // OUTLIER_SEGMENT)
+    counts = _aux(reader, t, "counts_key", ("U32",), (segments,), o).astype(np.int64)
+    index = _aux(reader, t, "index_key", ("U16",), (count,), o).astype(np.int64)
+    values = _aux(reader, t, "values_key", (t.dtype,), (count,), o)
+    if int(counts.sum()) != count:
+        raise _bad(path, f"outlier counts sum to {int(counts.sum())} but {count} outliers are "
+                         "stored", t.name)
+    pos = np.repeat(np.arange(segments, dtype=np.int64) * OUTLIER_SEGMENT, counts) + index
+    # Ascending within each segment, segments in order: positions strictly ascending overall.
+    wrong = np.flatnonzero(np.append(np.diff(pos) <= 0, pos[-1:] >= numel))
+    if wrong.size:
+        i = int(wrong[0]) + (1 if wrong[0] < count - 1 else 0)
+        raise _bad(path, f"outlier {i} at element {int(pos[i])} is out of order or past the "
+                         f"tensor's {numel} elements", t.name)
+    bits = np.dtype(f"<u{out.itemsize}")
+    out.view(bits)[pos] = values.view(bits)
 
 
 ENCODINGS = {"dense": _Dense, "codebook": _Codes, "codes": _Codes}

@@ -4,7 +4,7 @@ import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.HalfFloats;
 
 /**
- * Centroids as stored bytes (FORMAT.md section 2.6): little-endian F32, F16 or BF16, or for a
+ * Centroids as stored bytes (FORMAT.md section 2.8): little-endian F32, F16 or BF16, or for a
  * step precision the I16 integer m of {@code m * Q}. Shared by the writer of
  * {@code codebooks.safetensors}, the per-channel codebooks of the encoder, and the reader.
  */

@@ -626,6 +626,12 @@ public record Manifest(
         }
       }
     }
+    for (String needed : requiredFeatures(groups)) {
+      if (!features.contains(needed)) {
+        // A reader that predates the feature would decode this checkpoint wrongly.
+        throw bad(file, null, "its groups use '" + needed + "' but required_features does not list it");
+      }
+    }
     return new Manifest(version, features, root.path("created_by").asText(""), source, codebooks,
         files, groups, tensors);
   }

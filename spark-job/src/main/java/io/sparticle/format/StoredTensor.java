@@ -128,8 +128,9 @@ public record StoredTensor(
     if (p.ladder()) {
       float[] magnitudes = readFloats(in, ladder, null, p.ladderSize());
       for (int i = 0; i < magnitudes.length; i++) {
-        if (magnitudes[i] < 0) {
-          throw bad("ladder entry " + i + " is " + magnitudes[i] + "; magnitudes must not be negative");
+        if (magnitudes[i] < 0 || (i > 0 && magnitudes[i] < magnitudes[i - 1])) {
+          throw bad("ladder entry " + i + " is " + magnitudes[i]
+              + "; a ladder's magnitudes are non-negative and ascending");
         }
       }
       byte[] packed = new byte[Math.toIntExact(scales.byteLength())];

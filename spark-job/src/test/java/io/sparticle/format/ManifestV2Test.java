@@ -99,6 +99,44 @@ class ManifestV2Test {
     return (ObjectNode) root.get("tensors").get(i);
   }
 
+  /** A kmeans block group with a Q7 ladder and outliers, and its tensor. */
+  static Manifest withFeatures() {
+    Manifest m = example();
+    EncodingSpec blocks = new EncodingSpec(Method.KMEANS, 4, Scope.BLOCK, 32, CodebookPrecision.F32,
+        ScalePrecision.Q7, false, 0.005);
+    List<GroupEntry> groups = new java.util.ArrayList<>(m.groups());
+    groups.add(new GroupEntry("blocks", blocks, "group.00004"));
+    List<TensorEntry> tensors = new java.util.ArrayList<>(m.tensors());
+    tensors.add(new TensorEntry("e", "BF16", new long[] {4, 64}, SRC, "codes", 4, 4, 1f, "lsb", PART,
+        "e", -1, null, "e::scale", null, "e::ladder", new Manifest.Outliers(1, 0.0625f,
+            "e::outlier_counts", "e::outlier_index", "e::outlier_values")));
+    return new Manifest(2, Manifest.requiredFeatures(groups), m.createdBy(), m.source(),
+        m.codebooksFile(), m.files(), groups, tensors);
+  }
+
+  @Test
+  void blockScalesAndOutliersRoundTripAndAreRequired() throws Exception {
+    Manifest m = withFeatures();
+    assertEquals(List.of("block-scales", "outliers"), m.requiredFeatures());
+    Manifest back = Manifest.parse(FILE, m.toJson());
+    assertEquals(m, back);
+    assertEquals(ScalePrecision.Q7, back.groups().get(4).spec().scalePrecision());
+    assertEquals(0.005, back.groups().get(4).spec().outliers());
+    assertEquals(0.0625f, back.tensors().get(5).outliers().threshold());
+    ObjectNode root = (ObjectNode) MAPPER.readTree(m.toJson());
+    root.putArray("required_features").add("block-scales");
+    CheckpointFormatException e = assertThrows(CheckpointFormatException.class,
+        () -> Manifest.parse(FILE, MAPPER.writeValueAsBytes(root)));
+    assertEquals(FILE + ": its groups use 'outliers' but required_features does not list it",
+        e.getMessage());
+    ObjectNode noCount = (ObjectNode) MAPPER.readTree(m.toJson());
+    ((ObjectNode) noCount.get("tensors").get(5).get("outliers")).remove("count");
+    e = assertThrows(CheckpointFormatException.class,
+        () -> Manifest.parse(FILE, MAPPER.writeValueAsBytes(noCount)));
+    assertEquals(FILE + ": tensor 'e': 'outliers' must hold a non-negative integer 'count' and a "
+        + "non-negative 'threshold'", e.getMessage());
+  }
+
   @Test
   void refusesWhatItDoesNotKnow() throws Exception {
     rejects(null, "group 'attn' uses method 'vq' that this reader does not know (it knows kmeans, "

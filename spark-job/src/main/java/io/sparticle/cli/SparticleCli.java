@@ -167,6 +167,12 @@ public final class SparticleCli implements Callable<Integer> {
             + "sparse beside the codes (e.g. 0.005; default 0)")
     String outliers;
 
+    @Option(names = "--target-bits", paramLabel = "B",
+        description = "Choose each kmeans group's bits to minimize the total error at an average of "
+            + "at most B bits/weight, all overhead counted (e.g. 4.0); report.json shows each "
+            + "group's choice and distortion curve")
+    String targetBits;
+
     @Option(names = "--non-finite", paramLabel = "error|keep-dense",
         description = "A tensor to compress with NaN or Inf weights: error (default; exit 3 naming it) "
             + "or keep-dense (store it unchanged and say so in the report); overrides the config's non-finite")
@@ -192,6 +198,7 @@ public final class SparticleCli implements Callable<Integer> {
       putIf(options, "block-size", blockSize);
       putIf(options, "scale-precision", scalePrecision);
       putIf(options, "outliers", outliers);
+      putIf(options, "target-bits", targetBits);
       putIf(options, "non-finite", nonFinite);
       JobConfig cfg = JobConfig.fromYaml(
           config == null ? null : readText(config, runtime.hadoopConf()), options);

@@ -152,6 +152,24 @@ public record CompressionPlan(
         histogramSplits, parts, warnings, keptDense, config);
   }
 
+  /**
+   * This plan with group {@code g} at code width {@code bits[g]} (its tensors too): how a size
+   * target's allocation is applied. Parts keep their tensors.
+   */
+  public CompressionPlan withBits(int[] bits) {
+    List<Group> gs = new java.util.ArrayList<>(groups.size());
+    for (Group g : groups) {
+      gs.add(new Group(g.index(), g.name(), g.spec().withBits(bits[g.index()]), g.tensors()));
+    }
+    List<Tensor> ts = new java.util.ArrayList<>(tensors.size());
+    for (Tensor t : tensors) {
+      ts.add(!t.compressed() ? t : new Tensor(t.index(), t.name(), t.file(), t.dtype(), t.shape(),
+          t.numel(), t.offset(), t.byteLength(), t.group(), bits[t.group()], t.axis(), t.outliers()));
+    }
+    return new CompressionPlan(sourceDirectory, sourceFiles, sourceFileLengths, ts, gs,
+        histogramSplits, parts, warnings, keptDense, config);
+  }
+
   public static String outlierCountsKey(String tensor) {
     return tensor + "::outlier_counts";
   }
@@ -196,7 +214,11 @@ public record CompressionPlan(
    * ladders) and its outliers.
    */
   public long paramBytes(Tensor t) {
-    EncodingSpec spec = spec(t);
+    return paramBytes(t, spec(t));
+  }
+
+  /** {@link #paramBytes(Tensor)} were the tensor encoded by {@code spec}. */
+  public long paramBytes(Tensor t, EncodingSpec spec) {
     long outliers = spec.outliers() > 0
         ? SparseOutliers.bytes(t.numel(), t.outliers().count(), t.dtype()) : 0;
     return outliers + methodParamBytes(t, spec);

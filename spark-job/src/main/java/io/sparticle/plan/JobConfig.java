@@ -65,16 +65,23 @@ public record JobConfig(
   /**
    * The encoding of tensors that no rule gives another: method, scope (null: the method's
    * default, group for kmeans and block for uniform), block size and scale precision (null: the
-   * default of the method and scope, see {@link JobConfig#spec}), and the outlier fraction.
+   * default of the method and scope, see {@link JobConfig#spec}), the outlier fraction, and
+   * {@code targetBits}: when set, the code width of every kmeans group (scope group or block) is
+   * chosen after the histogram pass to minimize the total squared error with the average
+   * bits/weight, all overhead counted, at most this (null: every group at its configured bits).
    */
   public record Encoding(Method method, Scope scope, Integer blockSize, ScalePrecision scalePrecision,
-      double outliers)
+      double outliers, Double targetBits)
       implements Serializable {
-    public static final Encoding DEFAULT = new Encoding(Method.KMEANS, null, null, null, 0);
+    public static final Encoding DEFAULT = new Encoding(Method.KMEANS, null, null, null, 0, null);
 
     public Encoding {
       if (method == null) {
         throw new IllegalArgumentException("method must be set");
+      }
+      if (targetBits != null && !(targetBits >= 1 && targetBits <= 16)) {
+        throw new IllegalArgumentException(
+            "Cannot set target-bits to " + targetBits + ": must be between 1 and 16");
       }
     }
 
@@ -277,7 +284,7 @@ public record JobConfig(
 
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
       "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping",
-      "non-finite", "method", "scope", "block-size", "scale-precision", "outliers");
+      "non-finite", "method", "scope", "block-size", "scale-precision", "outliers", "target-bits");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
@@ -387,7 +394,7 @@ public record JobConfig(
         scope == null ? null : Scope.parse(scope),
         root.get("block-size") == null ? null : int32(root, "block-size", "block-size", 0),
         scalePrecision == null ? null : ScalePrecision.parse(scalePrecision),
-        fraction(root, "outliers"));
+        fraction(root, "outliers"), targetBits(root));
     String grouping = text(root, "grouping", d.grouping().name());
     Grouping g;
     try {
@@ -451,6 +458,18 @@ public record JobConfig(
           r.get("outliers") == null ? null : fraction(r, "outliers"));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("Config " + where + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static Double targetBits(JsonNode root) {
+    JsonNode v = root.get("target-bits");
+    if (v == null || v.isNull()) {
+      return null;
+    }
+    try {
+      return v.isNumber() ? v.doubleValue() : Double.parseDouble(v.asText().trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("Cannot set target-bits to " + v.asText() + ": must be a number");
     }
   }
 

@@ -56,6 +56,12 @@ public record EncodingSpec(
     this(method, bits, scope, blockSize, codebookPrecision, scalePrecision, perTensorScale, 0);
   }
 
+  /** This spec at another code width. */
+  public EncodingSpec withBits(int b) {
+    return new EncodingSpec(method, b, scope, blockSize, codebookPrecision, scalePrecision,
+        perTensorScale, outliers);
+  }
+
   /** This spec with {@code fraction} of each tensor's largest-magnitude weights kept exact. */
   public EncodingSpec withOutliers(double fraction) {
     return new EncodingSpec(method, bits, scope, blockSize, codebookPrecision, scalePrecision,

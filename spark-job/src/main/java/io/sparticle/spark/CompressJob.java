@@ -118,6 +118,14 @@ public final class CompressJob {
     timer.lap("histogram");
 
     float[] scales = Particleizer.scales(plan, hist);
+    BitAllocator.Result allocation = null;
+    Double target = plan.config().encoding().targetBits();
+    if (target != null) {
+      allocation = BitAllocator.allocate(plan, target, hist, histograms.samples(), scales,
+          plan.config());
+      plan = allocation.plan();
+      timer.lap("allocation");
+    }
     Particleizer.Fit[] fits = Particleizer.fitAll(jsc, plan, hist, histograms.samples(), scales);
     float[][] codebooks = new float[fits.length][];
     for (int i = 0; i < fits.length; i++) {
@@ -161,7 +169,7 @@ public final class CompressJob {
     }
     timer.lap("commit");
     CompressReport report = CompressReport.of(plan, source.totalBytes(), outputBytes, codebooks,
-        fits, errors, timer, out.toString(), meter.bytes(), meter.requests());
+        fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation);
     OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;

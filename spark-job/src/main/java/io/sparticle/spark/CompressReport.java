@@ -36,7 +36,8 @@ public record CompressReport(
     List<TensorRow> tensors,
     List<GroupRow> groups,
     List<String> warnings,
-    Map<String, String> keptDense) {
+    Map<String, String> keptDense,
+    BitAllocator.Result allocation) {
 
   /** @param storedBytes packed codes plus per-tensor parameters (codebooks, scales, zeros) */
   public record TensorRow(String name, String group, int bits, long numel, long storedBytes,
@@ -82,7 +83,8 @@ public record CompressReport(
 
   static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
       float[][] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
-      CompressJob.Timer timer, String output, long readBytes, long readRequests) {
+      CompressJob.Timer timer, String output, long readBytes, long readRequests,
+      BitAllocator.Result allocation) {
     ErrorStats total = new ErrorStats();
     List<TensorRow> tensors = new java.util.ArrayList<>();
     long codeBytes = 0;
@@ -127,7 +129,7 @@ public record CompressReport(
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
-        readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense());
+        readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense(), allocation);
   }
 
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -146,7 +148,9 @@ public record CompressReport(
     t.put("max_abs_err", total.maxAbsError());
     t.put("seconds", seconds);
     ObjectNode ph = t.putObject("phase_seconds");
-    for (String p : List.of("plan", "histogram", "particleization", "encode", "commit")) {
+    for (String p : phaseSeconds.containsKey("allocation")
+        ? List.of("plan", "histogram", "allocation", "particleization", "encode", "commit")
+        : List.of("plan", "histogram", "particleization", "encode", "commit")) {
       ph.put(p, phaseSeconds.getOrDefault(p, 0.0));
     }
     ObjectNode io = t.putObject("io");
@@ -208,6 +212,39 @@ public record CompressReport(
       o.put("mllib_seconds", g.mllibSeconds());
       putDb(o, "sqnr_db", g.error().sqnrDb());
     }
+    // Sensitivity: which tensors hold the error, largest share first.
+    ArrayNode sens = root.putArray("sensitivity");
+    double totalSse = 0;
+    for (TensorRow r : tensors) {
+      totalSse += r.error().mse() * r.numel();
+    }
+    for (TensorRow r : sensitivity()) {
+      double sse = r.error().mse() * r.numel();
+      ObjectNode o = sens.addObject();
+      o.put("name", r.name());
+      o.put("squared_error", sse);
+      o.put("share", totalSse > 0 ? sse / totalSse : 0);
+      putDb(o, "sqnr_db", r.error().sqnrDb());
+    }
+    if (allocation != null) {
+      ObjectNode a = root.putObject("allocation");
+      a.put("target_bits", allocation.targetBits());
+      a.put("planned_bits_per_weight", allocation.bitsPerWeight());
+      ArrayNode ag = a.putArray("groups");
+      for (BitAllocator.Curve c : allocation.curves()) {
+        ObjectNode o = ag.addObject();
+        o.put("name", c.group());
+        o.put("bits", c.chosen());
+        o.put("allocated", c.allocated());
+        if (c.allocated()) {
+          ArrayNode curve = o.putArray("curve");
+          for (int b = BitAllocator.MIN_BITS; b <= BitAllocator.MAX_BITS; b++) {
+            curve.addObject().put("bits", b).put("stored_bits", c.storedBits()[b])
+                .put("estimated_squared_error", c.sse()[b]);
+          }
+        }
+      }
+    }
     ArrayNode kd = root.putArray("kept_dense");
     keptDense.forEach((name, reason) -> kd.addObject().put("name", name).put("reason", reason));
     ArrayNode w = root.putArray("warnings");
@@ -217,6 +254,17 @@ public record CompressReport(
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /**
+   * The tensors by the squared error they contribute to the weights (MSE times weights),
+   * largest first: the layers that lose most (without calibration data, error in the weights
+   * stands in for error in the model's output).
+   */
+  public List<TensorRow> sensitivity() {
+    List<TensorRow> rows = new java.util.ArrayList<>(tensors);
+    rows.sort((a, b) -> Double.compare(b.error().mse() * b.numel(), a.error().mse() * a.numel()));
+    return rows;
   }
 
   /** Storage requests per GiB read, both passes together; NaN when the store did not say. */
@@ -253,7 +301,9 @@ public record CompressReport(
     s.append(String.format(Locale.ROOT, "  error   SQNR %.2f dB  MSE %.3e  max |err| %.3e%n",
         total.sqnrDb(), total.mse(), total.maxAbsError()));
     StringBuilder phases = new StringBuilder();
-    for (String p : List.of("plan", "histogram", "particleization", "encode", "commit")) {
+    for (String p : phaseSeconds.containsKey("allocation")
+        ? List.of("plan", "histogram", "allocation", "particleization", "encode", "commit")
+        : List.of("plan", "histogram", "particleization", "encode", "commit")) {
       phases.append(String.format(Locale.ROOT, " %s %.1f", p, phaseSeconds.getOrDefault(p, 0.0)));
     }
     s.append(String.format(Locale.ROOT, "  time    %.1f s (%s )  %.1fM params/s%n", seconds,
@@ -270,6 +320,30 @@ public record CompressReport(
     }
     if (worst != null) {
       s.append(String.format(Locale.ROOT, "  worst   %s  %.2f dB%n", worst.name(), worst.error().sqnrDb()));
+      double totalSse = 0;
+      for (TensorRow r : tensors) {
+        totalSse += r.error().mse() * r.numel();
+      }
+      List<TensorRow> top = sensitivity();
+      if (totalSse > 0) {
+        StringBuilder most = new StringBuilder();
+        for (int i = 0; i < Math.min(3, top.size()); i++) {
+          most.append(String.format(Locale.ROOT, "%s%s %.0f%%", i == 0 ? "" : ", ", top.get(i).name(),
+              100 * top.get(i).error().mse() * top.get(i).numel() / totalSse));
+        }
+        s.append("  error share  ").append(most).append(String.format(Locale.ROOT,
+            " (report.json: sensitivity)%n"));
+      }
+    }
+    if (allocation != null) {
+      java.util.Map<Integer, Integer> byBits = new java.util.TreeMap<>();
+      for (BitAllocator.Curve c : allocation.curves()) {
+        byBits.merge(c.chosen(), 1, Integer::sum);
+      }
+      StringBuilder widths = new StringBuilder();
+      byBits.forEach((b, n) -> widths.append(String.format(Locale.ROOT, " %d x %d-bit", n, b)));
+      s.append(String.format(Locale.ROOT, "  target  %.3f bits/weight: groups at%s (report.json: allocation)%n",
+          allocation.targetBits(), widths.toString().replace(" x ", "x ").trim().isEmpty() ? "" : widths));
     }
     for (String w : warnings) {
       s.append("  warning ").append(w).append('\n');

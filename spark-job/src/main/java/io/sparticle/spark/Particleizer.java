@@ -118,7 +118,11 @@ final class Particleizer {
    */
   static Fit fitBlocks(JavaSparkContext jsc, Group group, Map<Integer, BlockSample> samples,
       CompressionPlan plan, JobConfig config) {
-    int b = group.spec().blockSize();
+    return fitBlockSample(jsc, group, blockSample(group, samples, plan), config, true);
+  }
+
+  /** The group's sampled blocks, concatenated in tensor order, outliers zeroed. */
+  static float[] blockSample(Group group, Map<Integer, BlockSample> samples, CompressionPlan plan) {
     List<float[]> parts = new ArrayList<>();
     for (int t : group.tensors()) {
       BlockSample s = samples.get(t);
@@ -145,7 +149,14 @@ final class Particleizer {
       System.arraycopy(p, 0, x, at, p.length);
       at += p.length;
     }
-    int blocks = n / b;
+    return x;
+  }
+
+  /** The two rounds of {@link #fitBlocks} on sampled blocks {@code x}; MLlib fits round 2 when asked. */
+  static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, JobConfig config,
+      boolean mllib) {
+    int b = group.spec().blockSize();
+    int blocks = x.length / b;
     float[] scale = new float[blocks];
     for (int i = 0; i < blocks; i++) {
       float m = 0;
@@ -167,7 +178,7 @@ final class Particleizer {
       scale[i] = search.search(x, i * b, b, null,
           p.ladder() ? EncodingSpec.ScalePrecision.F32 : p);
     }
-    return fitPoints(jsc, group, normalizedPoints(x, b, scale), config, true);
+    return fitPoints(jsc, group, normalizedPoints(x, b, scale), config, mllib);
   }
 
   /** Blocks divided by their scales, weighted by the scale's square, as a bounded histogram. */
@@ -214,7 +225,7 @@ final class Particleizer {
    * Fits a group's codebook to weighted points: standardized, started by {@link #bestInit}, and
    * (with {@code mllib}) run to MLlib's fixed point.
    */
-  private static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
+  static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
       boolean mllib) {
     int k = group.k();
     if (p.values.length <= k) {
@@ -349,9 +360,9 @@ final class Particleizer {
   }
 
   /** The group's distinct (scaled) values with their counts, sorted, duplicates merged. */
-  private record Points(double[] values, double[] weights) {}
+  record Points(double[] values, double[] weights) {}
 
-  private static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
+  static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
       float[] scales) {
     int n = 0;
     for (int t : group.tensors()) {

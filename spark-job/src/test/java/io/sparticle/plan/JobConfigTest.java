@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 class JobConfigTest {
   private static final String KNOWN_TOP = "bits, block-size, chunk-bytes, codebook-precision, "
       + "grouping, kmeans, method, min-elements, min-rank, non-finite, outliers, output-shard-bytes, "
-      + "rules, scale-precision, scope";
+      + "rules, scale-precision, scope, target-bits";
 
   private static String rejects(String yaml) {
     return assertThrows(IllegalArgumentException.class, () -> JobConfig.fromYaml(yaml)).getMessage();

@@ -340,10 +340,10 @@ public record CompressReport(
       for (BitAllocator.Curve c : allocation.curves()) {
         byBits.merge(c.chosen(), 1, Integer::sum);
       }
-      StringBuilder widths = new StringBuilder();
-      byBits.forEach((b, n) -> widths.append(String.format(Locale.ROOT, " %d x %d-bit", n, b)));
-      s.append(String.format(Locale.ROOT, "  target  %.3f bits/weight: groups at%s (report.json: allocation)%n",
-          allocation.targetBits(), widths.toString().replace(" x ", "x ").trim().isEmpty() ? "" : widths));
+      List<String> widths = new java.util.ArrayList<>();
+      byBits.forEach((b, n) -> widths.add(String.format(Locale.ROOT, "%d at %d bits", n, b)));
+      s.append(String.format(Locale.ROOT, "  target  %.3f bits/weight: groups %s (report.json: allocation)%n",
+          allocation.targetBits(), String.join(", ", widths)));
     }
     for (String w : warnings) {
       s.append("  warning ").append(w).append('\n');

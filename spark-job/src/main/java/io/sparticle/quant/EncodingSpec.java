@@ -147,7 +147,12 @@ public record EncodingSpec(
       return switch (this) {
         case F16 -> 16;
         case F32 -> 32;
-        default -> Integer.parseInt(name().substring(1));
+        case Q3 -> 3;
+        case Q4 -> 4;
+        case Q5 -> 5;
+        case Q6 -> 6;
+        case Q7 -> 7;
+        case Q8 -> 8;
       };
     }
 

@@ -345,4 +345,24 @@ class JobConfigTest {
     JobConfig c = JobConfig.fromYaml("rules:\n  - match: 'a'\n");
     assertThrows(UnsupportedOperationException.class, () -> c.rules().clear());
   }
+
+  /** Every example config the README points to parses, and the quality ones say what they claim. */
+  @org.junit.jupiter.api.Test
+  void shippedConfigsParse() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Path.of("..", "conf");
+    int n = 0;
+    try (var files = java.nio.file.Files.list(dir)) {
+      for (java.nio.file.Path f : files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList()) {
+        JobConfig c = JobConfig.fromYaml(java.nio.file.Files.readString(f));
+        n++;
+        if (f.getFileName().toString().equals("size-4.0.yaml")) {
+          assertEquals(4.0, c.encoding().targetBits());
+        }
+        if (f.getFileName().toString().equals("quality-4.25.yaml")) {
+          assertEquals(0.0015, c.encoding().outliers());
+        }
+      }
+    }
+    assertTrue(n >= 5, n + " configs");
+  }
 }

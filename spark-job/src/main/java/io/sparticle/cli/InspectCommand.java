@@ -51,14 +51,14 @@ final class InspectCommand implements Callable<Integer> {
     Manifest m = CompressedCheckpoint.open(HadoopDirectory.of(input, conf)).manifest();
     System.out.printf(Locale.ROOT, "Compressed checkpoint %s (format version %d, %s)%n", input,
         m.formatVersion(), m.createdBy());
-    System.out.printf(Locale.ROOT, "%-4s %-40s %-32s %s%n", "", "group", "method", "tensors");
+    System.out.printf(Locale.ROOT, "%-4s %-40s %-48s %s%n", "", "group", "method", "tensors");
     for (int g = 0; g < m.groups().size(); g++) {
       Manifest.GroupEntry ge = m.groups().get(g);
       int n = 0;
       for (Manifest.TensorEntry t : m.tensors()) {
         n += t.group() == g ? 1 : 0;
       }
-      System.out.printf(Locale.ROOT, "%-4d %-40s %-32s %d%n", g, ge.name(), ge.spec().describe(), n);
+      System.out.printf(Locale.ROOT, "%-4d %-40s %-48s %d%n", g, ge.name(), ge.spec().describe(), n);
     }
     System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %-9s %s%n", "tensor", "dtype", "shape", "encoding", "group/bits");
     long params = 0;

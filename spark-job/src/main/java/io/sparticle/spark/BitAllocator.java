@@ -33,6 +33,8 @@ final class BitAllocator {
 
   static final int MIN_BITS = 2;
   static final int MAX_BITS = 8;
+  /** Sampled weights per block-scaled group that its curve is estimated on. */
+  static final int CURVE_SAMPLE_WEIGHTS = 1 << 16;
   /** Lloyd steps per width of a scope-group curve. */
   static final int CURVE_LLOYD_STEPS = 100;
 
@@ -176,8 +178,14 @@ final class BitAllocator {
    */
   private static double[] blockCurve(CompressionPlan plan, Group g, Map<Integer, BlockSample> samples,
       JobConfig config) {
-    float[] x = Particleizer.blockSample(g, samples, plan);
+    float[] all = Particleizer.blockSample(g, samples, plan);
     int b = g.spec().blockSize();
+    // Every stride-th sampled block, fitted from one k-means++ start: a curve only ranks widths.
+    int stride = (int) Math.max(1, all.length / b / (CURVE_SAMPLE_WEIGHTS / b));
+    float[] x = new float[all.length / b / stride * b];
+    for (int i = 0, at = 0; at < x.length; i += stride * b, at += b) {
+      System.arraycopy(all, i, x, at, b);
+    }
     long groupNumel = 0;
     for (int t : g.tensors()) {
       groupNumel += plan.tensors().get(t).numel();
@@ -189,7 +197,7 @@ final class BitAllocator {
     EncodingSpec.ScalePrecision p = g.spec().scalePrecision();
     for (int bits = MIN_BITS; bits <= MAX_BITS; bits++) {
       Group at = new Group(g.index(), g.name(), g.spec().withBits(bits), g.tensors());
-      Particleizer.Fit fit = Particleizer.fitBlockSample(null, at, x, config, false);
+      Particleizer.Fit fit = Particleizer.fitBlockSample(null, at, x, config, false, true);
       BlockScales search = new BlockScales(fit.codebook().centroids());
       double e = 0;
       for (int i = 0; i + b <= x.length; i += b) {

@@ -155,6 +155,11 @@ final class Particleizer {
   /** The two rounds of {@link #fitBlocks} on sampled blocks {@code x}; MLlib fits round 2 when asked. */
   static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, JobConfig config,
       boolean mllib) {
+    return fitBlockSample(jsc, group, x, config, mllib, false);
+  }
+
+  static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, JobConfig config,
+      boolean mllib, boolean quick) {
     int b = group.spec().blockSize();
     int blocks = x.length / b;
     float[] scale = new float[blocks];
@@ -169,16 +174,16 @@ final class Particleizer {
     if (round1.values.length <= group.k()) {
       // Too few blocks (or values) to fit: the group's tensors are shorter than a block, or zero.
       return fitPoints(jsc, group, round1.values.length == 0
-          ? new Points(new double[] {0}, new double[] {1}) : round1, config, false);
+          ? new Points(new double[] {0}, new double[] {1}) : round1, config, false, quick);
     }
-    Fit first = fitPoints(jsc, group, round1, config, false);
+    Fit first = fitPoints(jsc, group, round1, config, false, quick);
     BlockScales search = new BlockScales(first.codebook().centroids());
     EncodingSpec.ScalePrecision p = group.spec().scalePrecision();
     for (int i = 0; i < blocks; i++) {
       scale[i] = search.search(x, i * b, b, null,
           p.ladder() ? EncodingSpec.ScalePrecision.F32 : p);
     }
-    return fitPoints(jsc, group, normalizedPoints(x, b, scale), config, mllib);
+    return fitPoints(jsc, group, normalizedPoints(x, b, scale), config, mllib, quick);
   }
 
   /** Blocks divided by their scales, weighted by the scale's square, as a bounded histogram. */
@@ -227,6 +232,12 @@ final class Particleizer {
    */
   static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
       boolean mllib) {
+    return fitPoints(jsc, group, p, config, mllib, false);
+  }
+
+  /** As above; {@code quick}: one k-means++ start instead of the best of several (curves only). */
+  static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
+      boolean mllib, boolean quick) {
     int k = group.k();
     if (p.values.length <= k) {
       // Fewer distinct values than codes: the codebook holds them all, error zero.
@@ -254,7 +265,11 @@ final class Particleizer {
     }
 
     long t0 = System.nanoTime();
-    double[] init = bestInit(z, p.weights, k, config.seed() + group.index(), config.tolerance());
+    double[] init = quick
+        // One k-means++ start to a fixed point: enough to rank widths (BitAllocator).
+        ? WeightedKMeans1D.lloyd(z, p.weights, WeightedKMeans1D.initPlusPlus(z, p.weights, k,
+            config.seed() + group.index()), 100, 0).centers()
+        : bestInit(z, p.weights, k, config.seed() + group.index(), config.tolerance());
     long t1 = System.nanoTime();
     if (!mllib) {
       return new Fit(toCodebook(init, k, std, mean, group), 0, z.length, (t1 - t0) / 1e9, 0);

@@ -87,8 +87,8 @@ public final class ValueHistogram implements Serializable {
 
   /** The weights {@code |x| > threshold} of a tensor, kept exact as outliers: {@code count} of them. */
   public record Outliers(float threshold, long count) implements Serializable {
-    /** No outliers. */
-    public static final Outliers NONE = new Outliers(Float.POSITIVE_INFINITY, 0);
+    /** No outliers (a finite threshold, so a manifest can always write it). */
+    public static final Outliers NONE = new Outliers(Float.MAX_VALUE, 0);
 
     public boolean test(float x) {
       return Math.abs(x) > threshold;

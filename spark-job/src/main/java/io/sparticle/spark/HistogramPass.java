@@ -70,7 +70,7 @@ final class HistogramPass {
         for (int t : g.tensors()) {
           blocks += plan.tensors().get(t).numel() / b;
         }
-        stride[g.index()] = Math.max(1, -Math.floorDiv(-blocks, BLOCK_SAMPLE_WEIGHTS / b));
+        stride[g.index()] = Math.max(1, -Math.floorDiv(-blocks, Math.max(1, BLOCK_SAMPLE_WEIGHTS / b)));
       }
     }
     List<Task> tasks = new ArrayList<>();

@@ -170,18 +170,6 @@ public record CompressionPlan(
         histogramSplits, parts, warnings, keptDense, config);
   }
 
-  public static String outlierCountsKey(String tensor) {
-    return tensor + "::outlier_counts";
-  }
-
-  public static String outlierIndexKey(String tensor) {
-    return tensor + "::outlier_index";
-  }
-
-  public static String outlierValuesKey(String tensor) {
-    return tensor + "::outlier_values";
-  }
-
   /** The spec of a compressed tensor's group. */
   public EncodingSpec spec(Tensor t) {
     return groups.get(t.group()).spec();
@@ -207,6 +195,18 @@ public record CompressionPlan(
 
   public static String ladderKey(String tensor) {
     return tensor + "::ladder";
+  }
+
+  public static String outlierCountsKey(String tensor) {
+    return tensor + "::outlier_counts";
+  }
+
+  public static String outlierIndexKey(String tensor) {
+    return tensor + "::outlier_index";
+  }
+
+  public static String outlierValuesKey(String tensor) {
+    return tensor + "::outlier_values";
   }
 
   /**

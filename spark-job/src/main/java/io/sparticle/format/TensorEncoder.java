@@ -201,13 +201,7 @@ public final class TensorEncoder {
         raw = new byte[n * size];
       }
       in.readFully(offset + first * size, raw, 0, n * size);
-      for (int i = 0, p = 0; i < n; i++, p += size) {
-        out[i] = switch (kind) {
-          case F32 -> Float.intBitsToFloat(LittleEndian.i32(raw, p));
-          case F16 -> HalfFloats.f16ToFloat((short) LittleEndian.u16(raw, p));
-          case BF16 -> HalfFloats.bf16ToFloat((short) LittleEndian.u16(raw, p));
-        };
-      }
+      kind.decodeLittleEndian(raw, 0, n, out);
       if (kept != null) {
         if (skip == null || skip.length < n) {
           skip = new boolean[Math.max(n, chunkElems())];

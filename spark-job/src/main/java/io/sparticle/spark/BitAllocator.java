@@ -136,29 +136,15 @@ final class BitAllocator {
       n += tensor.numel();
     }
     scale2 /= Math.max(1, n);
-    // Standardized, as the fit clusters them.
-    double[] v = p.values();
-    double[] w = p.weights();
-    double mean = 0;
-    double total = 0;
-    for (int i = 0; i < v.length; i++) {
-      mean += v[i] * w[i];
-      total += w[i];
-    }
-    mean /= Math.max(total, Double.MIN_VALUE);
-    double var = 0;
-    for (int i = 0; i < v.length; i++) {
-      var += (v[i] - mean) * (v[i] - mean) * w[i];
-    }
-    double std = Math.sqrt(var / Math.max(total, Double.MIN_VALUE));
     double[] sse = new double[MAX_BITS + 1];
-    if (!(std > 0)) {
+    if (p.values().length == 0) {
       return sse;
     }
-    double[] z = new double[v.length];
-    for (int i = 0; i < z.length; i++) {
-      z[i] = (v[i] - mean) / std;
-    }
+    // Standardized, as the fit clusters them.
+    Particleizer.Standardized st = Particleizer.standardize(p);
+    double[] z = st.z();
+    double[] w = p.weights();
+    double std = st.std();
     for (int b = MIN_BITS; b <= MAX_BITS; b++) {
       int k = 1 << b;
       if (z.length <= k) {

@@ -214,10 +214,7 @@ public record CompressReport(
     }
     // Sensitivity: which tensors hold the error, largest share first.
     ArrayNode sens = root.putArray("sensitivity");
-    double totalSse = 0;
-    for (TensorRow r : tensors) {
-      totalSse += r.error().mse() * r.numel();
-    }
+    double totalSse = squaredError();
     for (TensorRow r : sensitivity()) {
       double sse = r.error().mse() * r.numel();
       ObjectNode o = sens.addObject();
@@ -265,6 +262,15 @@ public record CompressReport(
     List<TensorRow> rows = new java.util.ArrayList<>(tensors);
     rows.sort((a, b) -> Double.compare(b.error().mse() * b.numel(), a.error().mse() * a.numel()));
     return rows;
+  }
+
+  /** The squared error summed over every compressed weight. */
+  public double squaredError() {
+    double sse = 0;
+    for (TensorRow r : tensors) {
+      sse += r.error().mse() * r.numel();
+    }
+    return sse;
   }
 
   /** Storage requests per GiB read, both passes together; NaN when the store did not say. */
@@ -320,10 +326,7 @@ public record CompressReport(
     }
     if (worst != null) {
       s.append(String.format(Locale.ROOT, "  worst   %s  %.2f dB%n", worst.name(), worst.error().sqnrDb()));
-      double totalSse = 0;
-      for (TensorRow r : tensors) {
-        totalSse += r.error().mse() * r.numel();
-      }
+      double totalSse = squaredError();
       List<TensorRow> top = sensitivity();
       if (totalSse > 0) {
         StringBuilder most = new StringBuilder();

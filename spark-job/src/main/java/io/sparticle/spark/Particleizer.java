@@ -243,26 +243,10 @@ final class Particleizer {
       // Fewer distinct values than codes: the codebook holds them all, error zero.
       return new Fit(toCodebook(p.values, k, 1, 0, group), 0, p.values.length, 0, 0);
     }
-    double mean = 0;
-    double total = 0;
-    for (int i = 0; i < p.values.length; i++) {
-      mean += p.values[i] * p.weights[i];
-      total += p.weights[i];
-    }
-    mean /= total;
-    double var = 0;
-    for (int i = 0; i < p.values.length; i++) {
-      double d = p.values[i] - mean;
-      var += d * d * p.weights[i];
-    }
-    double std = Math.sqrt(var / total);
-    if (!(std > 0)) {
-      std = 1;
-    }
-    double[] z = new double[p.values.length];
-    for (int i = 0; i < z.length; i++) {
-      z[i] = (p.values[i] - mean) / std;
-    }
+    Standardized st = standardize(p);
+    double[] z = st.z();
+    double mean = st.mean();
+    double std = st.std();
 
     long t0 = System.nanoTime();
     double[] init = quick
@@ -376,6 +360,33 @@ final class Particleizer {
 
   /** The group's distinct (scaled) values with their counts, sorted, duplicates merged. */
   record Points(double[] values, double[] weights) {}
+
+  /** Points in standardized units: zero weighted mean, unit weighted variance (std 1 if none). */
+  record Standardized(double[] z, double mean, double std) {}
+
+  static Standardized standardize(Points p) {
+    double mean = 0;
+    double total = 0;
+    for (int i = 0; i < p.values.length; i++) {
+      mean += p.values[i] * p.weights[i];
+      total += p.weights[i];
+    }
+    mean /= total;
+    double var = 0;
+    for (int i = 0; i < p.values.length; i++) {
+      double d = p.values[i] - mean;
+      var += d * d * p.weights[i];
+    }
+    double std = Math.sqrt(var / total);
+    if (!(std > 0)) {
+      std = 1;
+    }
+    double[] z = new double[p.values.length];
+    for (int i = 0; i < z.length; i++) {
+      z[i] = (p.values[i] - mean) / std;
+    }
+    return new Standardized(z, mean, std);
+  }
 
   static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
       float[] scales) {

@@ -375,6 +375,7 @@ public final class TensorEncoder {
     ErrorStats stats = new ErrorStats();
     CodePacker packer = new CodePacker(spec.bits(), sink);
     float[] c = search.codebook();
+    int[] codes = new int[block];
     for (long first = 0; first < src.numel; first += chunk) {
       int n = (int) Math.min(chunk, src.numel - first);
       src.read(first, n, buf);
@@ -383,15 +384,19 @@ public final class TensorEncoder {
         int len = Math.min(block, n - off);
         float s;
         if (ladder != null) {
-          ladderCodes[b] = search.ladderCode(buf, off, len, src.skip, scales[b], ladder, p.bits());
+          // The ladder code's exact-error passes leave the codes of its scale in codes.
+          ladderCodes[b] = search.ladderCode(buf, off, len, src.skip, scales[b], ladder, p.bits(),
+              codes);
           s = BlockScales.ladderScale(ladderCodes[b], ladder, p.bits());
-          scales[b] = s;
         } else {
           s = search.search(buf, off, len, src.skip, p);
-          scales[b] = s;
+          for (int i = off; i < off + len; i++) {
+            codes[i - off] = search.encode(buf[i], s);
+          }
         }
+        scales[b] = s;
         for (int i = off; i < off + len; i++) {
-          int q = search.encode(buf[i], s);
+          int q = codes[i - off];
           src.account(stats, first + i, buf[i], kind.roundTrip(c[q] * s));
           packer.add(q);
         }

@@ -42,11 +42,16 @@ public final class BlockScales {
 
   private final float[] c;
   private final Codebook book;
+  /** The codebook's ends, the first kind of candidate's denominators: c[k-1], then c[0]. */
+  private final float[] ends;
+  /** The codes of {@link #ladderCode}'s candidate being scored; grown to the block length. */
+  private int[] scratch = new int[0];
 
   /** @param codebook the group's codebook, ascending */
   public BlockScales(float[] codebook) {
     this.book = Codebook.of(codebook).dense();
     this.c = book.centroids();
+    this.ends = new float[] {c[c.length - 1], c[0]};
   }
 
   public float[] codebook() {
@@ -84,7 +89,6 @@ public final class BlockScales {
     }
     float best = 0;
     double bestErr = Double.POSITIVE_INFINITY;
-    float[] ends = {c[c.length - 1], c[0]};
     for (float end : ends) {
       if (end == 0) {
         continue;
@@ -246,9 +250,22 @@ public final class BlockScales {
    */
   public int ladderCode(float[] x, int off, int n, boolean[] skip, float best, float[] ladder,
       int bits) {
+    return ladderCode(x, off, n, skip, best, ladder, bits, new int[n]);
+  }
+
+  /**
+   * As {@link #ladderCode(float[], int, int, boolean[], float, float[], int)}, also writing to
+   * {@code codes[0, n)} the code of every weight of the block (skipped ones too) at the code's
+   * scale, as {@link #encode} gives them: the exact-error passes that rank the two magnitudes
+   * find those codes anyway, so the encoder need not code the block again. Not thread-safe (it
+   * keeps a scratch array).
+   */
+  public int ladderCode(float[] x, int off, int n, boolean[] skip, float best, float[] ladder,
+      int bits, int[] codes) {
     int sign = best < 0 ? 1 << (bits - 1) : 0;
     if (best == 0) {
       // Entry 0 is 0 when the ladder reserves it; otherwise the smallest magnitude.
+      codes(x, off, n, skip, ladder[0], codes);
       return 0;
     }
     float mag = Math.abs(best);
@@ -259,15 +276,61 @@ public final class BlockScales {
     }
     int bestIdx = Math.min(above, ladder.length - 1);
     double bestErr = Double.POSITIVE_INFINITY;
+    if (scratch.length < n) {
+      scratch = new int[n];
+    }
+    int held = -1; // the ladder index whose codes codes holds
     for (int i = Math.max(0, above - 1); i <= Math.min(ladder.length - 1, above); i++) {
       float s = sign != 0 ? -ladder[i] : ladder[i];
-      double e = error(x, off, n, skip, s);
+      // The first candidate's codes go straight to codes, the second's to scratch.
+      boolean first = held < 0;
+      double e = codes(x, off, n, skip, s, first ? codes : scratch);
+      if (first) {
+        held = i;
+      }
       if (e < bestErr) {
         bestErr = e;
         bestIdx = i;
+        if (!first) {
+          System.arraycopy(scratch, 0, codes, 0, n);
+          held = i;
+        }
       }
     }
+    if (held != bestIdx) {
+      // No candidate's error compared below infinity (a NaN error): code at the default index.
+      codes(x, off, n, skip, sign != 0 ? -ladder[bestIdx] : ladder[bestIdx], codes);
+    }
     return sign | bestIdx;
+  }
+
+  /**
+   * The codes of {@code x[off, off + n)} at scale {@code s}, as {@link #encode} gives them, into
+   * {@code out[0, n)}; returns the exact squared error of the weights not skipped, as
+   * {@link #error}.
+   */
+  private double codes(float[] x, int off, int n, boolean[] skip, float s, int[] out) {
+    double e = 0;
+    if (s == 0) {
+      int z = book.nearest(0f);
+      for (int i = off; i < off + n; i++) {
+        out[i - off] = z;
+        if (skip == null || !skip[i]) {
+          float d = x[i] - c[z] * s;
+          e += (double) d * d;
+        }
+      }
+      return e;
+    }
+    for (int i = off; i < off + n; i++) {
+      int q = book.nearest(x[i] / s);
+      out[i - off] = q;
+      if (skip == null || !skip[i]) {
+        float d = x[i] - c[q] * s;
+        e += (double) d * d;
+      }
+    }
+    return e;
   }
 
   /** The scale a ladder code stands for: the signed magnitude. */

@@ -390,9 +390,7 @@ public final class TensorEncoder {
           s = BlockScales.ladderScale(ladderCodes[b], ladder, p.bits());
         } else {
           s = search.search(buf, off, len, src.skip, p);
-          for (int i = off; i < off + len; i++) {
-            codes[i - off] = search.encode(buf[i], s);
-          }
+          search.codes(buf, off, len, src.skip, s, codes);
         }
         scales[b] = s;
         for (int i = off; i < off + len; i++) {

@@ -17,13 +17,20 @@ import java.util.Arrays;
  * rounded to the storage precision and scored by its error: for the first kind, that of its codes
  * (found with a multiply by the reciprocal scale), and for a least-squares scale the error with
  * the codes it was computed from (an upper bound on its exact error, which saves a pass); the
- * lowest wins, the earliest on ties. The encoder then codes every weight at the chosen scale. A block whose weights are
- * all zero gets scale 0.
+ * lowest wins, the earliest on ties. The encoder then codes every weight at the chosen scale. A
+ * block whose weights are all zero gets scale 0.
  *
  * <p>Ladders ({@link ScalePrecision#ladder()}): the blocks' best F32 scales are clustered per
  * tensor, 1-D k-means on log|scale| weighted by each block's energy, into 2^(n-1) magnitudes
  * ("particles for the scales"); each block then takes the sign of its best scale and whichever of
- * the two ladder magnitudes around it gives the lower exact error.
+ * the two ladder magnitudes around it gives the lower exact error. Those two exact passes find
+ * the block's codes at both magnitudes, so {@link #ladderCode(float[], int, int, boolean[], float,
+ * float[], int, int[]) ladderCode} hands back the winner's, and the encoder does not code the
+ * block again.
+ *
+ * <p>The passes over a block's weights run in a {@link BlockKernel}: on the
+ * {@code jdk.incubator.vector} API when the JVM has that module, else plain Java, with the same
+ * results bit for bit. An instance keeps scratch arrays: one per thread.
  *
  * <pre>{@code
  * BlockScales s = new BlockScales(codebook);
@@ -44,6 +51,11 @@ public final class BlockScales {
   private final Codebook book;
   /** The codebook's ends, the first kind of candidate's denominators: c[k-1], then c[0]. */
   private final float[] ends;
+  /** The passes over a block's weights (vectorized where the JVM allows). */
+  private final BlockKernel kernel;
+  /** The search's candidate scales and their sums ({@link BlockKernel#score}). */
+  private final float[] candidates = new float[2 * FACTORS.length];
+  private final double[] sums = new double[3 * candidates.length];
   /** The codes of {@link #ladderCode}'s candidate being scored; grown to the block length. */
   private int[] scratch = new int[0];
 
@@ -52,6 +64,7 @@ public final class BlockScales {
     this.book = Codebook.of(codebook).dense();
     this.c = book.centroids();
     this.ends = new float[] {c[c.length - 1], c[0]};
+    this.kernel = BlockKernel.of(book);
   }
 
   public float[] codebook() {
@@ -87,8 +100,7 @@ public final class BlockScales {
     if (m == 0) {
       return 0f;
     }
-    float best = 0;
-    double bestErr = Double.POSITIVE_INFINITY;
+    int count = 0;
     for (float end : ends) {
       if (end == 0) {
         continue;
@@ -96,39 +108,35 @@ public final class BlockScales {
       float base = m / end;
       for (float f : FACTORS) {
         float s0 = round(base * f, p);
-        if (s0 == 0 || !Float.isFinite(s0)) {
-          continue;
+        if (s0 != 0 && Float.isFinite(s0)) {
+          candidates[count++] = s0;
         }
-        // One pass: the codes at s0, their error, and the sums of the least-squares scale. A
-        // multiply by the reciprocal (not the encoder's division) ranks candidates a little
-        // faster; the encoder then codes every weight of the chosen scale exactly.
-        double sxc = 0;
-        double scc = 0;
-        double e0 = 0;
-        float inv = 1f / s0;
-        for (int i = off; i < off + n; i++) {
-          if (skip == null || !skip[i]) {
-            float q = c[book.nearest(x[i] * inv)];
-            float d = x[i] - q * s0;
-            e0 += (double) d * d;
-            sxc += (double) x[i] * q;
-            scc += (double) q * q;
-          }
-        }
-        if (e0 < bestErr) {
-          bestErr = e0;
-          best = s0;
-        }
-        if (scc > 0) {
-          float s1 = round((float) (sxc / scc), p);
-          if (s1 != 0 && s1 != s0 && Float.isFinite(s1)) {
-            // The error at s1 with s0's codes: an upper bound on s1's exact error, for which the
-            // encoder re-chooses every code. It ranks s1 without another pass over the block.
-            double e1 = sxx - 2 * s1 * sxc + (double) s1 * s1 * scc;
-            if (e1 < bestErr) {
-              bestErr = e1;
-              best = s1;
-            }
+      }
+    }
+    // Per candidate, one pass: its codes (found with a multiply by the reciprocal scale, which
+    // ranks a little faster than the encoder's division; the encoder then codes every weight of
+    // the chosen scale exactly), their error, and the sums of the least-squares scale.
+    kernel.score(x, off, n, skip, candidates, count, sums);
+    float best = 0;
+    double bestErr = Double.POSITIVE_INFINITY;
+    for (int j = 0; j < count; j++) {
+      float s0 = candidates[j];
+      double e0 = sums[3 * j];
+      double sxc = sums[3 * j + 1];
+      double scc = sums[3 * j + 2];
+      if (e0 < bestErr) {
+        bestErr = e0;
+        best = s0;
+      }
+      if (scc > 0) {
+        float s1 = round((float) (sxc / scc), p);
+        if (s1 != 0 && s1 != s0 && Float.isFinite(s1)) {
+          // The error at s1 with s0's codes: an upper bound on s1's exact error, for which the
+          // encoder re-chooses every code. It ranks s1 without another pass over the block.
+          double e1 = sxx - 2 * s1 * sxc + (double) s1 * s1 * scc;
+          if (e1 < bestErr) {
+            bestErr = e1;
+            best = s1;
           }
         }
       }
@@ -142,14 +150,23 @@ public final class BlockScales {
 
   /** The exact squared error of the block at scale {@code s}, each weight at its nearest code. */
   public double error(float[] x, int off, int n, boolean[] skip, float s) {
-    double e = 0;
-    for (int i = off; i < off + n; i++) {
-      if (skip == null || !skip[i]) {
-        float d = x[i] - (s == 0 ? c[book.nearest(0f)] * s : c[book.nearest(x[i] / s)] * s);
-        e += (double) d * d;
-      }
+    return codes(x, off, n, skip, s, scratch(n));
+  }
+
+  /**
+   * The code of every weight of {@code x[off, off + n)} (skipped ones too) at scale {@code s}, as
+   * {@link #encode} gives it, into {@code codes[0, n)}; returns the block's exact squared error
+   * over the weights not skipped, as {@link #error}.
+   */
+  public double codes(float[] x, int off, int n, boolean[] skip, float s, int[] codes) {
+    return kernel.codes(x, off, n, skip, s, codes);
+  }
+
+  private int[] scratch(int n) {
+    if (scratch.length < n) {
+      scratch = new int[n];
     }
-    return e;
+    return scratch;
   }
 
   private static float round(float s, ScalePrecision p) {
@@ -276,9 +293,7 @@ public final class BlockScales {
     }
     int bestIdx = Math.min(above, ladder.length - 1);
     double bestErr = Double.POSITIVE_INFINITY;
-    if (scratch.length < n) {
-      scratch = new int[n];
-    }
+    int[] scratch = scratch(n);
     int held = -1; // the ladder index whose codes codes holds
     for (int i = Math.max(0, above - 1); i <= Math.min(ladder.length - 1, above); i++) {
       float s = sign != 0 ? -ladder[i] : ladder[i];
@@ -302,35 +317,6 @@ public final class BlockScales {
       codes(x, off, n, skip, sign != 0 ? -ladder[bestIdx] : ladder[bestIdx], codes);
     }
     return sign | bestIdx;
-  }
-
-  /**
-   * The codes of {@code x[off, off + n)} at scale {@code s}, as {@link #encode} gives them, into
-   * {@code out[0, n)}; returns the exact squared error of the weights not skipped, as
-   * {@link #error}.
-   */
-  private double codes(float[] x, int off, int n, boolean[] skip, float s, int[] out) {
-    double e = 0;
-    if (s == 0) {
-      int z = book.nearest(0f);
-      for (int i = off; i < off + n; i++) {
-        out[i - off] = z;
-        if (skip == null || !skip[i]) {
-          float d = x[i] - c[z] * s;
-          e += (double) d * d;
-        }
-      }
-      return e;
-    }
-    for (int i = off; i < off + n; i++) {
-      int q = book.nearest(x[i] / s);
-      out[i - off] = q;
-      if (skip == null || !skip[i]) {
-        float d = x[i] - c[q] * s;
-        e += (double) d * d;
-      }
-    }
-    return e;
   }
 
   /** The scale a ladder code stands for: the signed magnitude. */

@@ -126,6 +126,20 @@ public final class Codebook implements Serializable {
     return centroids.clone();
   }
 
+  /**
+   * For each midpoint {@link #nearest} counts, the largest float at or below it: {@code nearest(x)}
+   * is the number of these that are strictly below {@code x}, for every float {@code x} (a float
+   * is above a midpoint exactly when it is above that float); ascending, {@code size() - 1} of them.
+   */
+  float[] midpointFloors() {
+    float[] u = new float[midpoints.length];
+    for (int i = 0; i < u.length; i++) {
+      float f = (float) midpoints[i];
+      u[i] = f > midpoints[i] ? Math.nextDown(f) : f;
+    }
+    return u;
+  }
+
   /** The number of centroids (codes). */
   public int size() {
     return centroids.length;

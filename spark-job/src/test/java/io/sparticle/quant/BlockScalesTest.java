@@ -143,6 +143,40 @@ class BlockScalesTest {
   }
 
   @Test
+  void ladderCodesHandBackWhatTheEncoderWouldCode() {
+    SplittableRandom r = new SplittableRandom(13);
+    for (float[] book : new float[][] {BOOK, {-0.8f, -0.3f, 0f, 0f, 0.2f, 0.45f, 0.7f, 1.1f}}) {
+      BlockScales s = new BlockScales(book);
+      int blocks = 400;
+      float[] x = new float[blocks * 32];
+      float[] best = new float[blocks];
+      double[] energy = new double[blocks];
+      for (int b = 0; b < blocks; b++) {
+        double spread = Math.exp(r.nextGaussian()) * 0.01;
+        for (int i = b * 32; i < b * 32 + 32; i++) {
+          x[i] = b % 50 == 7 ? 0f : (float) (r.nextGaussian() * spread);
+          energy[b] += (double) x[i] * x[i];
+        }
+        best[b] = s.search(x, b * 32, 32, null, ScalePrecision.F32);
+      }
+      float[] ladder = BlockScales.fitLadder(best, energy, 16);
+      int[] codes = new int[32];
+      for (int b = 0; b < blocks; b++) {
+        boolean[] skip = b % 3 == 0 ? null : new boolean[x.length];
+        if (skip != null) {
+          skip[b * 32 + r.nextInt(32)] = true;
+        }
+        int code = s.ladderCode(x, b * 32, 32, skip, best[b], ladder, 5, codes);
+        assertEquals(s.ladderCode(x, b * 32, 32, skip, best[b], ladder, 5), code);
+        float scale = BlockScales.ladderScale(code, ladder, 5);
+        for (int i = 0; i < 32; i++) {
+          assertEquals(s.encode(x[b * 32 + i], scale), codes[i], "block " + b + " weight " + i);
+        }
+      }
+    }
+  }
+
+  @Test
   void blockCodecReconstructsAsTheSearchScoredIt() {
     float[] scales = {0.5f, -0.25f, 0f};
     KMeansCodec c = KMeansCodec.blocks(UnitLayout.blocks(20, 8), BOOK, scales);

@@ -376,9 +376,13 @@ public final class TensorEncoder {
     CodePacker packer = new CodePacker(spec.bits(), sink);
     float[] c = search.codebook();
     int[] codes = new int[block];
+    float[] recon = new float[block];
     for (long first = 0; first < src.numel; first += chunk) {
       int n = (int) Math.min(chunk, src.numel - first);
-      src.read(first, n, buf);
+      if (ladder == null || chunk < src.numel) {
+        // A tensor of one chunk is still in buf (and skip) from the ladder's pass.
+        src.read(first, n, buf);
+      }
       for (int off = 0; off < n; off += block) {
         int b = (int) ((first + off) / block);
         int len = Math.min(block, n - off);
@@ -393,10 +397,16 @@ public final class TensorEncoder {
           search.codes(buf, off, len, src.skip, s, codes);
         }
         scales[b] = s;
-        for (int i = off; i < off + len; i++) {
-          int q = codes[i - off];
-          src.account(stats, first + i, buf[i], kind.roundTrip(c[q] * s));
-          packer.add(q);
+        for (int i = 0; i < len; i++) {
+          recon[i] = kind.roundTrip(c[codes[i]] * s);
+          packer.add(codes[i]);
+        }
+        if (src.kept == null) {
+          stats.addAll(buf, off, recon, 0, len);
+        } else {
+          for (int i = 0; i < len; i++) {
+            src.account(stats, first + off + i, buf[off + i], recon[i]);
+          }
         }
       }
       packer.flush(false);

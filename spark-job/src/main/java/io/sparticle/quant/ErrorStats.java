@@ -50,6 +50,28 @@ public final class ErrorStats implements Serializable {
   }
 
   /**
+   * Adds {@code original[off + i]} and its reconstruction {@code reconstructed[roff + i]} for i in
+   * {@code [0, n)}, in order: the same totals, bit for bit, as n calls of {@link #add}, without
+   * storing them back between values.
+   */
+  public void addAll(float[] original, int off, float[] reconstructed, int roff, int n) {
+    double sse = sumSquaredError;
+    double sss = sumSquaredSignal;
+    double max = maxAbsError;
+    for (int i = 0; i < n; i++) {
+      double x = original[off + i];
+      double e = x - reconstructed[roff + i];
+      sse += e * e;
+      sss += x * x;
+      max = Math.max(max, Math.abs(e));
+    }
+    count += n;
+    sumSquaredError = sse;
+    sumSquaredSignal = sss;
+    maxAbsError = max;
+  }
+
+  /**
    * Adds {@code count} copies of one value and its reconstruction (a histogram bin).
    *
    * @throws IllegalArgumentException if {@code count} is negative

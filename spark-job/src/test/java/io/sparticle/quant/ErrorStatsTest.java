@@ -85,6 +85,30 @@ class ErrorStatsTest {
   }
 
   @Test
+  void addAllEqualsPlainAddsBitForBit() {
+    SplittableRandom random = new SplittableRandom(9);
+    float[] x = new float[1003];
+    float[] y = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) random.nextGaussian();
+      y[i] = x[i] + (float) (random.nextGaussian() * 0.01);
+    }
+    ErrorStats plain = new ErrorStats();
+    ErrorStats bulk = new ErrorStats();
+    plain.add(2, 1);
+    bulk.add(2, 1);
+    for (int i = 3; i < 1000; i++) {
+      plain.add(x[i], y[i - 2]);
+    }
+    bulk.addAll(x, 3, y, 1, 500);
+    bulk.addAll(x, 503, y, 501, 497);
+    assertEquals(plain.count(), bulk.count());
+    assertEquals(plain.sumSquaredError(), bulk.sumSquaredError(), 0.0);
+    assertEquals(plain.sumSquaredSignal(), bulk.sumSquaredSignal(), 0.0);
+    assertEquals(plain.maxAbsError(), bulk.maxAbsError(), 0.0);
+  }
+
+  @Test
   void serializes() throws Exception {
     ErrorStats stats = new ErrorStats();
     stats.add(1.5, 1.25);

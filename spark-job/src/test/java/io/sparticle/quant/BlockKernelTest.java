@@ -22,6 +22,12 @@ class BlockKernelTest {
     assertTrue(BlockKernel.of(Codebook.of(big)) instanceof BlockKernel.Scalar);
   }
 
+  /** A midpoint's floor, or the float just above or below it. */
+  private static float near(float floor, SplittableRandom r) {
+    int pick = r.nextInt(3);
+    return pick == 0 ? floor : pick == 1 ? Math.nextUp(floor) : Math.nextDown(floor);
+  }
+
   @Test
   void vectorAndScalarKernelsAgreeBitForBit() {
     SplittableRandom r = new SplittableRandom(5);
@@ -36,6 +42,7 @@ class BlockKernelTest {
       }
       Codebook book = Codebook.of(c).dense();
       float[] sorted = book.centroids();
+      float[] floors = book.midpointFloors();
       BlockKernel scalar = new BlockKernel.Scalar(book);
       BlockKernel vector = new VectorBlockKernel(book);
       int n = 1 + r.nextInt(trial % 2 == 0 ? 33 : 90);
@@ -46,6 +53,7 @@ class BlockKernelTest {
         int pick = r.nextInt(12);
         x[i] = pick == 0 ? 0f : pick == 1 ? -0f
             : pick == 2 ? sorted[r.nextInt(k)] * (float) spread // on a centroid
+            : pick == 3 && k > 1 ? near(floors[r.nextInt(k - 1)], r) // on a midpoint at scale 1
             : (float) (r.nextGaussian() * spread);
       }
       boolean[] skip = null;
@@ -60,12 +68,13 @@ class BlockKernelTest {
       for (int j = 0; j < count; j++) {
         s[j] = (float) (spread * Math.exp(r.nextGaussian()) * (r.nextBoolean() ? 1 : -1));
       }
+      s[0] = trial % 3 == 0 ? 1f : s[0];
       double[] want = new double[3 * count];
       double[] got = new double[3 * count];
       scalar.score(x, off, n, skip, s, count, want);
       vector.score(x, off, n, skip, s, count, got);
       assertArrayEquals(want, got, 0.0, "trial " + trial);
-      for (float scale : new float[] {s[0], -s[0], 0f, -0f, Float.MIN_VALUE}) {
+      for (float scale : new float[] {s[0], -s[0], 1f, -1f, 0f, -0f, Float.MIN_VALUE}) {
         int[] wantCodes = new int[n];
         int[] gotCodes = new int[n];
         double we = scalar.codes(x, off, n, skip, scale, wantCodes);

@@ -337,8 +337,9 @@ public final class TensorEncoder {
   /**
    * kmeans with scope block: each block's scale searched against the group's codebook
    * ({@link BlockScales}), then its weights encoded at that scale. A ladder precision takes two
-   * reads: the blocks' best scales first, from which the tensor's ladder is fitted, then the
-   * ladder codes and the weights' codes.
+   * passes: the blocks' best scales first, from which the tensor's ladder is fitted, then the
+   * ladder codes and the weights' codes (which the ladder code's passes hand back); the second
+   * reads the tensor again unless it fits in one chunk.
    */
   private static Encoded encodeBlocks(Source src, UnitLayout layout, EncodingSpec spec,
       float[] codebook, ValueKind kind, PackedChunks sink) throws IOException {

@@ -173,6 +173,20 @@ public final class SparticleCli implements Callable<Integer> {
             + "group's choice and distortion curve")
     String targetBits;
 
+    @Option(names = "--calibration", paramLabel = "SENTENCES",
+        description = "ONNX models: run the model on these sentences (UTF-8, one a line) and weight "
+            + "every weight's error by the mean squared activation of its input channel")
+    String calibration;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE",
+        description = "tokenizer.json for --calibration; default: tokenizer.json next to the model")
+    String tokenizer;
+
+    @Option(names = "--importance", paramLabel = "FILE",
+        description = "A safetensors file of per-input-channel importance vectors keyed by tensor "
+            + "name (e.g. mean squared activations), to weight every weight's error by")
+    String importance;
+
     @Option(names = "--non-finite", paramLabel = "error|keep-dense",
         description = "A tensor to compress with NaN or Inf weights: error (default; exit 3 naming it) "
             + "or keep-dense (store it unchanged and say so in the report); overrides the config's non-finite")
@@ -200,6 +214,9 @@ public final class SparticleCli implements Callable<Integer> {
       putIf(options, "outliers", outliers);
       putIf(options, "target-bits", targetBits);
       putIf(options, "non-finite", nonFinite);
+      putIf(options, "calibration", calibration);
+      putIf(options, "tokenizer", tokenizer);
+      putIf(options, "importance", importance);
       JobConfig cfg = JobConfig.fromYaml(
           config == null ? null : readText(config, runtime.hadoopConf()), options);
       SparkSession session = runtime.session("sparticle compress");

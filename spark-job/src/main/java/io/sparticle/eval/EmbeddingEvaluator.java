@@ -173,7 +173,7 @@ public final class EmbeddingEvaluator implements AutoCloseable {
   /** Stack for the native tokenizer and ONNX Runtime calls. */
   static final long NATIVE_STACK_BYTES = 64L << 20;
 
-  private interface NativeWork<T> {
+  interface NativeWork<T> {
     T run() throws IOException;
   }
 
@@ -183,7 +183,7 @@ public final class EmbeddingEvaluator implements AutoCloseable {
    * plain {@code java} launch) is too small for them: they overflow it, with a native segfault
    * and no JVM error report.
    */
-  private static <T> T onNativeStack(NativeWork<T> work) throws IOException {
+  static <T> T onNativeStack(NativeWork<T> work) throws IOException {
     Object[] result = new Object[1];
     Throwable[] failure = new Throwable[1];
     Thread t = new Thread(null, () -> {
@@ -301,7 +301,7 @@ public final class EmbeddingEvaluator implements AutoCloseable {
   }
 
   /** Which inputs a model takes and the name of its first output. */
-  private record Signature(boolean attentionMask, boolean tokenTypeIds, String output) {
+  record Signature(boolean attentionMask, boolean tokenTypeIds, String output) {
     static Signature of(Path model, OrtSession session) throws OrtException, IOException {
       Map<String, NodeInfo> inputs = session.getInputInfo();
       for (Map.Entry<String, NodeInfo> in : inputs.entrySet()) {
@@ -334,18 +334,9 @@ public final class EmbeddingEvaluator implements AutoCloseable {
 
   private void run(Path model, OrtEnvironment env, OrtSession session, Signature sig, Batch batch,
       double[][] out) throws OrtException, IOException {
-    long[] shape = {batch.rows(), batch.length()};
     Map<String, OnnxTensor> inputs = new HashMap<>();
     try {
-      inputs.put(INPUT_IDS, OnnxTensor.createTensor(env, LongBuffer.wrap(batch.inputIds()), shape));
-      if (sig.attentionMask()) {
-        inputs.put(ATTENTION_MASK,
-            OnnxTensor.createTensor(env, LongBuffer.wrap(batch.attentionMask()), shape));
-      }
-      if (sig.tokenTypeIds()) {
-        inputs.put(TOKEN_TYPE_IDS,
-            OnnxTensor.createTensor(env, LongBuffer.wrap(new long[batch.inputIds().length]), shape));
-      }
+      inputs(env, sig, batch, inputs);
       try (OrtSession.Result result = session.run(inputs, Set.of(sig.output()))) {
         OnnxTensor hidden = (OnnxTensor) result.get(0);
         long[] s = hidden.getInfo().getShape();
@@ -361,6 +352,21 @@ public final class EmbeddingEvaluator implements AutoCloseable {
       for (OnnxTensor t : inputs.values()) {
         t.close();
       }
+    }
+  }
+
+  /** The model's inputs for {@code batch}, added to {@code inputs} (the caller closes them). */
+  static void inputs(OrtEnvironment env, Signature sig, Batch batch, Map<String, OnnxTensor> inputs)
+      throws OrtException {
+    long[] shape = {batch.rows(), batch.length()};
+    inputs.put(INPUT_IDS, OnnxTensor.createTensor(env, LongBuffer.wrap(batch.inputIds()), shape));
+    if (sig.attentionMask()) {
+      inputs.put(ATTENTION_MASK,
+          OnnxTensor.createTensor(env, LongBuffer.wrap(batch.attentionMask()), shape));
+    }
+    if (sig.tokenTypeIds()) {
+      inputs.put(TOKEN_TYPE_IDS,
+          OnnxTensor.createTensor(env, LongBuffer.wrap(new long[batch.inputIds().length]), shape));
     }
   }
 

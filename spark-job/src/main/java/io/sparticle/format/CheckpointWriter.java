@@ -6,6 +6,7 @@ import io.sparticle.quant.CodebookPrecision;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ErrorStats;
+import io.sparticle.quant.Importance;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -27,16 +28,23 @@ public final class CheckpointWriter {
 
   /**
    * A source tensor of a part: dense ({@code group} -1, its bytes copied) or encoded with
-   * group {@code group}'s spec.
+   * group {@code group}'s spec; {@code importance} (or null) weighs its output error.
    */
   public record Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype,
       long offset, long[] shape, long byteLength, int group, int axis, float scale,
-      ValueHistogram.Outliers outliers)
+      ValueHistogram.Outliers outliers, Importance importance)
       implements Serializable {
     public Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype,
         long offset, long[] shape, long byteLength, int group, int axis, float scale) {
       this(tensor, name, sourceFile, sourceLength, dtype, offset, shape, byteLength, group, axis,
-          scale, ValueHistogram.Outliers.NONE);
+          scale, ValueHistogram.Outliers.NONE, null);
+    }
+
+    public Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype,
+        long offset, long[] shape, long byteLength, int group, int axis, float scale,
+        ValueHistogram.Outliers outliers) {
+      this(tensor, name, sourceFile, sourceLength, dtype, offset, shape, byteLength, group, axis,
+          scale, outliers, null);
     }
   }
 
@@ -87,7 +95,8 @@ public final class CheckpointWriter {
         TensorEncoder.Encoded e;
         try {
           e = TensorEncoder.encode(in, item.offset(), item.dtype(), item.shape(), item.axis(),
-              specs[item.group()], codebooks[item.group()], item.scale(), item.outliers(), chunkBytes,
+              specs[item.group()], codebooks[item.group()], item.scale(), item.outliers(),
+              item.importance(), chunkBytes,
               (first, n, packed, packedBytes) -> out.write(packed, 0, packedBytes), checkpoint);
         } catch (IllegalArgumentException ex) {
           throw new IllegalArgumentException("Tensor '" + item.name() + "' of " + item.sourceFile()

@@ -10,6 +10,7 @@ import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.EncodingSpec.Method;
 import io.sparticle.quant.EncodingSpec.ScalePrecision;
 import io.sparticle.quant.ErrorStats;
+import io.sparticle.quant.Importance;
 import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.KMeansCodec;
 import io.sparticle.quant.TensorCodec;
@@ -80,13 +81,25 @@ public final class TensorEncoder {
   public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
       EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
       long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
+    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers, null,
+        chunkBytes, sink, checkpoint);
+  }
+
+  /**
+   * Encodes as above; with an {@code importance} (else null) the error statistics also sum
+   * every weight's squared error times its importance ({@link ErrorStats#outputError}).
+   */
+  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
+      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
+      Importance importance, long chunkBytes, PackedChunks sink,
+      TensorDecoder.Checkpoint checkpoint) throws IOException {
     ValueKind kind = dtype.valueKind();
     long numel = TensorInfo.numel(shape);
     SparseOutliers.Sink kept = spec.outliers() > 0
         ? new SparseOutliers.Sink(dtype, numel, outliers.count()) : null;
     ValueHistogram.Outliers rule = kept != null ? outliers : ValueHistogram.Outliers.NONE;
     Encoded e = encodeMethod(in, offset, kind, numel, shape, axis, spec, sharedCodebook, scale,
-        rule, kept, chunkBytes, sink, checkpoint);
+        rule, kept, importance, chunkBytes, sink, checkpoint);
     if (kept == null) {
       return e;
     }
@@ -98,20 +111,22 @@ public final class TensorEncoder {
 
   private static Encoded encodeMethod(RangeReader in, long offset, ValueKind kind, long numel,
       long[] shape, int axis, EncodingSpec spec, float[] sharedCodebook, float scale,
-      ValueHistogram.Outliers rule, SparseOutliers.Sink kept, long chunkBytes, PackedChunks sink,
-      TensorDecoder.Checkpoint checkpoint) throws IOException {
+      ValueHistogram.Outliers rule, SparseOutliers.Sink kept, Importance importance,
+      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
     if (spec.blockScaled()) {
       UnitLayout layout = StoredTensor.layout(spec, shape, axis);
-      Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept);
+      Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept,
+          importance);
       return encodeBlocks(src, layout, spec, sharedCodebook, kind, sink);
     }
     if (spec.sharedCodebook()) {
       return new Encoded(encodeShared(in, offset, kind, numel, spec.bits(),
           KMeansCodec.shared(sharedCodebook, scale, numel), chunkBytes, sink, checkpoint, rule,
-          kept), new byte[0]);
+          kept, importance), new byte[0]);
     }
     UnitLayout layout = StoredTensor.layout(spec, shape, axis);
-    Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept);
+    Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept,
+        importance);
     if (spec.method() == Method.UNIFORM) {
       UniformCodec codec = fitUniform(src, layout, spec);
       ErrorStats stats = encodeStream(src, codec, kind, sink);
@@ -159,13 +174,15 @@ public final class TensorEncoder {
     /** Which weights are outliers (none unless the spec keeps them), and where they go. */
     final ValueHistogram.Outliers rule;
     final SparseOutliers.Sink kept;
+    /** Each weight's importance, for the output error; null without. */
+    final Importance importance;
     /** After {@link #read}: which of the chunk's weights are outliers; null without outliers. */
     boolean[] skip;
     byte[] raw = new byte[0];
 
     Source(RangeReader in, long offset, ValueKind kind, long numel, long chunkBytes,
         TensorDecoder.Checkpoint checkpoint, ValueHistogram.Outliers rule,
-        SparseOutliers.Sink kept) {
+        SparseOutliers.Sink kept, Importance importance) {
       this.in = in;
       this.offset = offset;
       this.kind = kind;
@@ -174,6 +191,7 @@ public final class TensorEncoder {
       this.checkpoint = checkpoint;
       this.rule = rule;
       this.kept = kept;
+      this.importance = importance;
     }
 
     /**
@@ -186,6 +204,9 @@ public final class TensorEncoder {
         stats.add(x, x);
       } else {
         stats.add(x, value);
+        if (importance != null) {
+          stats.addOutputError(importance.at(e), x, value);
+        }
       }
     }
 
@@ -272,7 +293,7 @@ public final class TensorEncoder {
   private static ErrorStats encodeShared(RangeReader in, long offset, ValueKind kind, long numel,
       int bits, KMeansCodec codec, long chunkBytes, PackedChunks sink,
       TensorDecoder.Checkpoint checkpoint, ValueHistogram.Outliers rule,
-      SparseOutliers.Sink kept) throws IOException {
+      SparseOutliers.Sink kept, Importance importance) throws IOException {
     int size = kind.byteSize();
     int chunkElems = (int) Math.min(TensorDecoder.elementsPerChunk(chunkBytes, size), Math.max(1, numel));
     byte[] raw = new byte[chunkElems * size];
@@ -285,6 +306,7 @@ public final class TensorEncoder {
     ErrorStats stats = new ErrorStats();
     byte[] lut = kind == ValueKind.F32 ? null : book.lookupTable(kind.float16Kind(), scale);
     long[] counts = lut == null ? null : new long[1 << 16];
+    double[] mass = lut == null || importance == null ? null : new double[1 << 16];
     boolean[] outlier = null;
     if (lut != null && kept != null) {
       outlier = new boolean[1 << 16];
@@ -301,6 +323,9 @@ public final class TensorEncoder {
           int b = (raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8;
           codes[i] = lut[b];
           counts[b]++;
+          if (mass != null) {
+            mass[b] += importance.at(first + i);
+          }
           if (outlier != null && outlier[b]) {
             kept.add(first + i, kind.decode16(b));
           }
@@ -315,6 +340,9 @@ public final class TensorEncoder {
             stats.add(x, x);
           } else {
             stats.add(x, recon[c]);
+            if (importance != null) {
+              stats.addOutputError(importance.at(first + i), x, recon[c]);
+            }
           }
         }
       }
@@ -327,7 +355,11 @@ public final class TensorEncoder {
       for (int b = 0; b < counts.length; b++) {
         if (counts[b] != 0) {
           float v = kind.decode16(b);
-          stats.addWeighted(v, outlier != null && outlier[b] ? v : recon[lut[b] & 0xFF], counts[b]);
+          float r = outlier != null && outlier[b] ? v : recon[lut[b] & 0xFF];
+          stats.addWeighted(v, r, counts[b]);
+          if (mass != null) {
+            stats.addOutputError(mass[b], v, r);
+          }
         }
       }
     }
@@ -402,7 +434,7 @@ public final class TensorEncoder {
           recon[i] = kind.roundTrip(c[codes[i]] * s);
           packer.add(codes[i]);
         }
-        if (src.kept == null) {
+        if (src.kept == null && src.importance == null) {
           stats.addAll(buf, off, recon, 0, len);
         } else {
           for (int i = 0; i < len; i++) {

@@ -59,8 +59,47 @@ public record JobConfig(
     List<GroupRule> rules,
     Grouping grouping,
     NonFinite nonFinite,
-    Encoding encoding)
+    Encoding encoding,
+    Calibration calibration)
     implements Serializable {
+
+  /**
+   * Where each weight's importance comes from, if anywhere (all null: every weight counts the
+   * same). {@code sentences}: a UTF-8 file, one sentence a line, that an ONNX source model is run
+   * on ({@code calibration}), tokenized by {@code tokenizer} (default: {@code tokenizer.json} next
+   * to the model). {@code importance}: a safetensors file of per-input-channel importance vectors
+   * keyed by tensor name ({@code importance}). Paths are local or Hadoop paths, read by the driver.
+   */
+  public record Calibration(String sentences, String tokenizer, String importance)
+      implements Serializable {
+    public static final Calibration NONE = new Calibration(null, null, null);
+
+    public Calibration {
+      if (sentences != null && importance != null) {
+        throw new IllegalArgumentException(
+            "Cannot set both calibration and importance: calibration measures the importance");
+      }
+      if (tokenizer != null && sentences == null) {
+        throw new IllegalArgumentException(
+            "Cannot set tokenizer without calibration: it tokenizes the calibration sentences");
+      }
+    }
+
+    /** Whether weights get an importance. */
+    public boolean any() {
+      return sentences != null || importance != null;
+    }
+  }
+
+  /** The constructor of configs without calibration keys. */
+  public JobConfig(int bits, CodebookPrecision codebookPrecision, long minElements, int minRank,
+      long chunkBytes, long outputShardBytes, int maxIterations, double tolerance, long seed,
+      int fitThreads, List<GroupRule> rules, Grouping grouping, NonFinite nonFinite,
+      Encoding encoding) {
+    this(bits, codebookPrecision, minElements, minRank, chunkBytes, outputShardBytes,
+        maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding,
+        Calibration.NONE);
+  }
 
   /**
    * The encoding of tensors that no rule gives another: method, scope (null: the method's
@@ -192,6 +231,9 @@ public record JobConfig(
     if (encoding == null) {
       encoding = Encoding.DEFAULT;
     }
+    if (calibration == null) {
+      calibration = Calibration.NONE;
+    }
     // The default encoding must be a valid spec at the default bits: reject e.g. uniform at 1 bit
     // or kmeans with scope block before any work starts.
     spec(bits, encoding.method(), encoding.scope(), encoding.blockSize(), codebookPrecision,
@@ -238,37 +280,50 @@ public record JobConfig(
 
   public JobConfig withBits(int newBits) {
     return new JobConfig(newBits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding,
+        calibration);
   }
 
   public JobConfig withCodebookPrecision(CodebookPrecision p) {
     return new JobConfig(bits, p, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding,
+        calibration);
   }
 
   public JobConfig withChunkBytes(long newChunkBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, newChunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding,
+        calibration);
   }
 
   public JobConfig withOutputShardBytes(long newOutputShardBytes) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding);
+        newOutputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, encoding,
+        calibration);
   }
 
   public JobConfig withGrouping(Grouping g) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g, nonFinite, encoding);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, g, nonFinite, encoding,
+        calibration);
   }
 
   public JobConfig withNonFinite(NonFinite n) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, n, encoding);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, n, encoding,
+        calibration);
   }
 
   public JobConfig withEncoding(Encoding e) {
     return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
-        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, e);
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite, e,
+        calibration);
+  }
+
+  public JobConfig withCalibration(Calibration c) {
+    return new JobConfig(bits, codebookPrecision, minElements, minRank, chunkBytes,
+        outputShardBytes, maxIterations, tolerance, seed, fitThreads, rules, grouping, nonFinite,
+        encoding, c);
   }
 
   static void checkBits(int bits) {
@@ -284,7 +339,8 @@ public record JobConfig(
 
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
       "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping",
-      "non-finite", "method", "scope", "block-size", "scale-precision", "outliers", "target-bits");
+      "non-finite", "method", "scope", "block-size", "scale-precision", "outliers", "target-bits",
+      "calibration", "tokenizer", "importance");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
@@ -418,7 +474,9 @@ public record JobConfig(
         rules,
         g,
         nonFinite,
-        encoding);
+        encoding,
+        new Calibration(text(root, "calibration", null), text(root, "tokenizer", null),
+            text(root, "importance", null)));
   }
 
   private static GroupRule parseRule(JsonNode r, int index) {

@@ -68,6 +68,13 @@ public final class BlockSample implements Serializable {
     return this;
   }
 
+  /** The blocks' ids, ascending: the order of {@link #sortedValues}. */
+  public long[] sortedIds() {
+    long[] out = Arrays.copyOf(ids, n);
+    Arrays.sort(out);
+    return out;
+  }
+
   /** The blocks' weights, blocks in ascending id order: the same whatever order tasks merged in. */
   public float[] sortedValues() {
     Integer[] order = new Integer[n];

@@ -15,7 +15,9 @@ import java.io.Serializable;
  *   <li>{@code sqnrDb} = 10 log10(sumSquaredSignal / sumSquaredError): +Infinity when the error
  *       is 0 and the signal is not; -Infinity when the signal is 0 and the error is not; NaN when
  *       both are 0 (including when empty);
- *   <li>{@code maxAbsError} = max |e|, 0 when empty.
+ *   <li>{@code maxAbsError} = max |e|, 0 when empty;
+ *   <li>{@code outputError} = sum importance * e^2 over the values added with an importance
+ *       ({@link #addOutputError}): the error as the layer's output sees it, with calibration.
  * </ul>
  *
  * <p>A NaN in the inputs propagates to the sums and to {@code maxAbsError}; callers reject
@@ -36,6 +38,7 @@ public final class ErrorStats implements Serializable {
   private double sumSquaredError;
   private double sumSquaredSignal;
   private double maxAbsError;
+  private double outputError;
 
   /** An empty accumulator. */
   public ErrorStats() {}
@@ -91,12 +94,27 @@ public final class ErrorStats implements Serializable {
     maxAbsError = Math.max(maxAbsError, Math.abs(e));
   }
 
+  /**
+   * Adds {@code importance * (original - reconstructed)^2} to the output error, for a value that
+   * is also {@link #add}ed (or in a bin {@link #addWeighted}, the bin's summed importance).
+   */
+  public void addOutputError(double importance, double original, double reconstructed) {
+    double e = original - reconstructed;
+    outputError += importance * e * e;
+  }
+
+  /** Sum of importance times squared error (0 unless {@link #addOutputError} was called). */
+  public double outputError() {
+    return outputError;
+  }
+
   /** Adds everything {@code other} has accumulated to this; {@code other} is unchanged. */
   public void merge(ErrorStats other) {
     count = Math.addExact(count, other.count);
     sumSquaredError += other.sumSquaredError;
     sumSquaredSignal += other.sumSquaredSignal;
     maxAbsError = Math.max(maxAbsError, other.maxAbsError);
+    outputError += other.outputError;
   }
 
   /** The number of values added. */

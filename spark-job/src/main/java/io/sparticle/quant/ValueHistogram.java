@@ -29,16 +29,18 @@ public final class ValueHistogram implements Serializable {
   private final int[] keys;
   private final long[] counts;
   private final double[] sums; // F32 only
+  private final double[] mass; // with importance only
   private final long nonFinite;
   private final double sumSquares;
 
   private ValueHistogram(int tensor, ValueKind kind, int[] keys, long[] counts, double[] sums,
-      long nonFinite, double sumSquares) {
+      double[] mass, long nonFinite, double sumSquares) {
     this.tensor = tensor;
     this.kind = kind;
     this.keys = keys;
     this.counts = counts;
     this.sums = sums;
+    this.mass = mass;
     this.nonFinite = nonFinite;
     this.sumSquares = sumSquares;
   }
@@ -58,6 +60,19 @@ public final class ValueHistogram implements Serializable {
 
   public long count(int i) {
     return counts[i];
+  }
+
+  /** Whether the bins carry the importance of their weights ({@link #weight}). */
+  public boolean weighted() {
+    return mass != null;
+  }
+
+  /**
+   * The weight of bin i in a fit: the sum of its weights' importance when the histogram was
+   * taken with an {@link Importance}, else its count.
+   */
+  public double weight(int i) {
+    return mass != null ? mass[i] : counts[i];
   }
 
   /** The representative value of bin i: the exact value for 16-bit kinds, the bin mean for F32. */
@@ -131,14 +146,16 @@ public final class ValueHistogram implements Serializable {
 
   /** Sums two histograms of the same tensor (e.g. from two chunks). */
   public ValueHistogram merge(ValueHistogram o) {
-    if (o.tensor != tensor || o.kind != kind) {
+    if (o.tensor != tensor || o.kind != kind || (mass == null) != (o.mass == null)) {
       throw new IllegalArgumentException("Cannot merge histograms of tensors " + tensor + "/" + kind
-          + " and " + o.tensor + "/" + o.kind);
+          + (mass != null ? " (weighted)" : "") + " and " + o.tensor + "/" + o.kind
+          + (o.mass != null ? " (weighted)" : ""));
     }
     int n = keys.length + o.keys.length;
     int[] k = new int[n];
     long[] c = new long[n];
     double[] s = sums == null ? null : new double[n];
+    double[] w = mass == null ? null : new double[n];
     int i = 0;
     int j = 0;
     int m = 0;
@@ -151,12 +168,18 @@ public final class ValueHistogram implements Serializable {
         if (s != null) {
           s[m] = sums[i];
         }
+        if (w != null) {
+          w[m] = mass[i];
+        }
         i++;
       } else if (cmp > 0) {
         k[m] = o.keys[j];
         c[m] = o.counts[j];
         if (s != null) {
           s[m] = o.sums[j];
+        }
+        if (w != null) {
+          w[m] = o.mass[j];
         }
         j++;
       } else {
@@ -165,6 +188,9 @@ public final class ValueHistogram implements Serializable {
         if (s != null) {
           s[m] = sums[i] + o.sums[j];
         }
+        if (w != null) {
+          w[m] = mass[i] + o.mass[j];
+        }
         i++;
         j++;
       }
@@ -172,7 +198,8 @@ public final class ValueHistogram implements Serializable {
     }
     return new ValueHistogram(tensor, kind, java.util.Arrays.copyOf(k, m),
         java.util.Arrays.copyOf(c, m), s == null ? null : java.util.Arrays.copyOf(s, m),
-        nonFinite + o.nonFinite, sumSquares + o.sumSquares);
+        w == null ? null : java.util.Arrays.copyOf(w, m), nonFinite + o.nonFinite,
+        sumSquares + o.sumSquares);
   }
 
   public static Accumulator accumulator(ValueKind kind) {
@@ -184,6 +211,7 @@ public final class ValueHistogram implements Serializable {
     private final ValueKind kind;
     private final long[] counts;
     private final double[] sums;
+    private double[] mass;
     private long nonFinite;
     private double sumSquares;
 
@@ -221,6 +249,34 @@ public final class ValueHistogram implements Serializable {
       }
     }
 
+    /**
+     * Adds values as {@link #addLittleEndian(byte[], int, int)} does, each also adding its
+     * importance to its bin's {@link ValueHistogram#weight}: value {@code i} is weight
+     * {@code firstElement + i} of the tensor. Once used, use it for every value of the tensor.
+     */
+    public void addLittleEndian(byte[] buf, int offset, int numValues, Importance importance,
+        long firstElement) {
+      addLittleEndian(buf, offset, numValues);
+      if (mass == null) {
+        mass = new double[counts.length];
+      }
+      int size = kind.byteSize();
+      for (int i = 0, p = offset; i < numValues; i++, p += size) {
+        int bin;
+        if (kind == ValueKind.F32) {
+          int bits = (buf[p] & 0xFF) | (buf[p + 1] & 0xFF) << 8 | (buf[p + 2] & 0xFF) << 16
+              | buf[p + 3] << 24;
+          if (!Float.isFinite(Float.intBitsToFloat(bits))) {
+            continue;
+          }
+          bin = bits >>> F32_BIN_SHIFT;
+        } else {
+          bin = (buf[p] & 0xFF) | (buf[p + 1] & 0xFF) << 8;
+        }
+        mass[bin] += importance.at(firstElement + i);
+      }
+    }
+
     public ValueHistogram finish(int tensor) {
       int n = 0;
       for (long c : counts) {
@@ -231,6 +287,7 @@ public final class ValueHistogram implements Serializable {
       int[] k = new int[n];
       long[] c = new long[n];
       double[] s = sums == null ? null : new double[n];
+      double[] w = mass == null ? null : new double[n];
       long bad = nonFinite;
       double sq = sumSquares;
       int m = 0;
@@ -252,10 +309,14 @@ public final class ValueHistogram implements Serializable {
         if (s != null) {
           s[m] = sums[key];
         }
+        if (w != null) {
+          w[m] = mass[key];
+        }
         m++;
       }
       return new ValueHistogram(tensor, kind, java.util.Arrays.copyOf(k, m),
-          java.util.Arrays.copyOf(c, m), s == null ? null : java.util.Arrays.copyOf(s, m), bad, sq);
+          java.util.Arrays.copyOf(c, m), s == null ? null : java.util.Arrays.copyOf(s, m),
+          w == null ? null : java.util.Arrays.copyOf(w, m), bad, sq);
     }
   }
 }

@@ -106,7 +106,12 @@ public final class CompressJob {
       Path out) throws IOException, InterruptedException {
 
     ReadMeter meter = new ReadMeter(jsc);
-    HistogramPass.Result histograms = HistogramPass.run(jsc, plan, conf, meter);
+    ImportanceLoader.Loaded importance = ImportanceLoader.load(plan, source, hadoop);
+    Map<Integer, io.sparticle.quant.Importance> imp = importance.byTensor();
+    if (plan.config().calibration().any()) {
+      timer.lap("calibration");
+    }
+    HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter);
     Map<Integer, ValueHistogram> hist = histograms.histograms();
     Map<String, String> nonFinite = HistogramPass.checkFinite(plan, hist);
     if (!nonFinite.isEmpty()) {
@@ -126,7 +131,8 @@ public final class CompressJob {
       plan = allocation.plan();
       timer.lap("allocation");
     }
-    Particleizer.Fit[] fits = Particleizer.fitAll(jsc, plan, hist, histograms.samples(), scales);
+    Particleizer.Fit[] fits =
+        Particleizer.fitAll(jsc, plan, hist, histograms.samples(), imp, scales);
     float[][] codebooks = new float[fits.length][];
     for (int i = 0; i < fits.length; i++) {
       codebooks[i] = fits[i] == null ? null : fits[i].codebook().centroids();
@@ -134,7 +140,7 @@ public final class CompressJob {
     timer.lap("particleization");
 
     List<EncodePass.PartResult> parts =
-        EncodePass.run(jsc, plan, codebooks, scales, out.toString(), conf, meter);
+        EncodePass.run(jsc, plan, codebooks, scales, imp, out.toString(), conf, meter);
     timer.lap("encode");
 
     List<Manifest.FileEntry> files = checkParts(plan, parts, out, hadoop);
@@ -169,7 +175,8 @@ public final class CompressJob {
     }
     timer.lap("commit");
     CompressReport report = CompressReport.of(plan, source.totalBytes(), outputBytes, codebooks,
-        fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation);
+        fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation,
+        importance);
     OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;

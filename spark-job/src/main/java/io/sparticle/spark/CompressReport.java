@@ -37,14 +37,52 @@ public record CompressReport(
     List<GroupRow> groups,
     List<String> warnings,
     Map<String, String> keptDense,
-    BitAllocator.Result allocation) {
+    BitAllocator.Result allocation,
+    ImportanceLoader.Loaded calibration) {
 
-  /** @param storedBytes packed codes plus per-tensor parameters (codebooks, scales, zeros) */
+  /**
+   * @param storedBytes packed codes plus per-tensor parameters (codebooks, scales, zeros)
+   * @param calibrated whether the tensor's weights had an importance
+   * @param outputScale the tensor's mean importance over that of all calibrated weights (1 if none)
+   */
   public record TensorRow(String name, String group, int bits, long numel, long storedBytes,
-      ErrorStats error) {
+      ErrorStats error, boolean calibrated, double outputScale) {
     public double bitsPerWeight() {
       return 8.0 * storedBytes / numel;
     }
+
+    /** Squared error summed over the tensor's weights. */
+    public double squaredError() {
+      return error.mse() * numel;
+    }
+
+    /**
+     * The error the layer's output sees: importance (mean squared activation, over its mean
+     * over all calibrated weights) times squared error, summed over the weights, when the tensor
+     * had an importance; its squared error (importance 1, the mean) when not.
+     */
+    public double outputError() {
+      return calibrated ? error.outputError() * outputScale : squaredError();
+    }
+  }
+
+  /** Whether weights had an importance (calibration or an importance file). */
+  public boolean calibrated() {
+    return calibration != null && calibration.source() != null;
+  }
+
+  /** The phases timed, in order. */
+  private List<String> phaseNames() {
+    List<String> p = new java.util.ArrayList<>(List.of("plan"));
+    if (phaseSeconds.containsKey("calibration")) {
+      p.add("calibration");
+    }
+    p.add("histogram");
+    if (phaseSeconds.containsKey("allocation")) {
+      p.add("allocation");
+    }
+    p.addAll(List.of("particleization", "encode", "commit"));
+    return p;
   }
 
   /**
@@ -84,7 +122,7 @@ public record CompressReport(
   static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
       float[][] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
       CompressJob.Timer timer, String output, long readBytes, long readRequests,
-      BitAllocator.Result allocation) {
+      BitAllocator.Result allocation, ImportanceLoader.Loaded calibration) {
     ErrorStats total = new ErrorStats();
     List<TensorRow> tensors = new java.util.ArrayList<>();
     long codeBytes = 0;
@@ -100,7 +138,8 @@ public record CompressReport(
       long stored = t.outputBytes() + plan.paramBytes(t);
       codeBytes += stored;
       tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(),
-          stored, e));
+          stored, e, calibration.byTensor().containsKey(t.index()),
+          calibration.outputScale().getOrDefault(t.index(), 1.0)));
     }
     List<GroupRow> groups = new java.util.ArrayList<>();
     long codebookBytes = 0;
@@ -129,7 +168,8 @@ public record CompressReport(
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
-        readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense(), allocation);
+        readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense(), allocation,
+        calibration);
   }
 
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -148,9 +188,7 @@ public record CompressReport(
     t.put("max_abs_err", total.maxAbsError());
     t.put("seconds", seconds);
     ObjectNode ph = t.putObject("phase_seconds");
-    for (String p : phaseSeconds.containsKey("allocation")
-        ? List.of("plan", "histogram", "allocation", "particleization", "encode", "commit")
-        : List.of("plan", "histogram", "particleization", "encode", "commit")) {
+    for (String p : phaseNames()) {
       ph.put(p, phaseSeconds.getOrDefault(p, 0.0));
     }
     ObjectNode io = t.putObject("io");
@@ -212,15 +250,35 @@ public record CompressReport(
       o.put("mllib_seconds", g.mllibSeconds());
       putDb(o, "sqnr_db", g.error().sqnrDb());
     }
-    // Sensitivity: which tensors hold the error, largest share first.
+    if (calibrated()) {
+      ObjectNode c = root.putObject("calibration");
+      c.put("source", calibration.source());
+      c.put("path", calibration.path());
+      if (calibration.source().equals("calibration")) {
+        c.put("sentences", calibration.sentences());
+        c.put("tokens", calibration.tokens());
+      }
+      c.put("seconds", calibration.seconds());
+      c.put("tensors", calibration.byTensor().size());
+      ArrayNode sk = c.putArray("without_importance");
+      calibration.skipped().forEach((name, why) -> sk.addObject().put("name", name).put("reason", why));
+    }
+    // Sensitivity: which tensors hold the error, largest share first: of the error the layers'
+    // outputs see with calibration, of the weights' squared error without.
     ArrayNode sens = root.putArray("sensitivity");
     double totalSse = squaredError();
+    double totalOut = outputError();
     for (TensorRow r : sensitivity()) {
-      double sse = r.error().mse() * r.numel();
       ObjectNode o = sens.addObject();
       o.put("name", r.name());
-      o.put("squared_error", sse);
-      o.put("share", totalSse > 0 ? sse / totalSse : 0);
+      o.put("squared_error", r.squaredError());
+      if (calibrated()) {
+        o.put("output_error", r.outputError());
+        o.put("share", totalOut > 0 ? r.outputError() / totalOut : 0);
+        o.put("calibrated", r.calibrated());
+      } else {
+        o.put("share", totalSse > 0 ? r.squaredError() / totalSse : 0);
+      }
       putDb(o, "sqnr_db", r.error().sqnrDb());
     }
     if (allocation != null) {
@@ -254,14 +312,25 @@ public record CompressReport(
   }
 
   /**
-   * The tensors by the squared error they contribute to the weights (MSE times weights),
-   * largest first: the layers that lose most (without calibration data, error in the weights
-   * stands in for error in the model's output).
+   * The tensors by the error they contribute, largest first: the layers that lose most. With
+   * calibration, the error their outputs see ({@link TensorRow#outputError}); without, error in
+   * the weights (MSE times weights) stands in for it.
    */
   public List<TensorRow> sensitivity() {
     List<TensorRow> rows = new java.util.ArrayList<>(tensors);
-    rows.sort((a, b) -> Double.compare(b.error().mse() * b.numel(), a.error().mse() * a.numel()));
+    boolean out = calibrated();
+    rows.sort((a, b) -> out ? Double.compare(b.outputError(), a.outputError())
+        : Double.compare(b.squaredError(), a.squaredError()));
     return rows;
+  }
+
+  /** {@link TensorRow#outputError} summed over every compressed tensor. */
+  public double outputError() {
+    double e = 0;
+    for (TensorRow r : tensors) {
+      e += r.outputError();
+    }
+    return e;
   }
 
   /** The squared error summed over every compressed weight. */
@@ -307,9 +376,7 @@ public record CompressReport(
     s.append(String.format(Locale.ROOT, "  error   SQNR %.2f dB  MSE %.3e  max |err| %.3e%n",
         total.sqnrDb(), total.mse(), total.maxAbsError()));
     StringBuilder phases = new StringBuilder();
-    for (String p : phaseSeconds.containsKey("allocation")
-        ? List.of("plan", "histogram", "allocation", "particleization", "encode", "commit")
-        : List.of("plan", "histogram", "particleization", "encode", "commit")) {
+    for (String p : phaseNames()) {
       phases.append(String.format(Locale.ROOT, " %s %.1f", p, phaseSeconds.getOrDefault(p, 0.0)));
     }
     s.append(String.format(Locale.ROOT, "  time    %.1f s (%s )  %.1fM params/s%n", seconds,
@@ -326,17 +393,27 @@ public record CompressReport(
     }
     if (worst != null) {
       s.append(String.format(Locale.ROOT, "  worst   %s  %.2f dB%n", worst.name(), worst.error().sqnrDb()));
-      double totalSse = squaredError();
+      boolean out = calibrated();
+      double totalErr = out ? outputError() : squaredError();
       List<TensorRow> top = sensitivity();
-      if (totalSse > 0) {
+      if (totalErr > 0) {
         StringBuilder most = new StringBuilder();
         for (int i = 0; i < Math.min(3, top.size()); i++) {
-          most.append(String.format(Locale.ROOT, "%s%s %.0f%%", i == 0 ? "" : ", ", top.get(i).name(),
-              100 * top.get(i).error().mse() * top.get(i).numel() / totalSse));
+          TensorRow r = top.get(i);
+          most.append(String.format(Locale.ROOT, "%s%s %.0f%%", i == 0 ? "" : ", ", r.name(),
+              100 * (out ? r.outputError() : r.squaredError()) / totalErr));
         }
-        s.append("  error share  ").append(most).append(String.format(Locale.ROOT,
-            " (report.json: sensitivity)%n"));
+        s.append(out ? "  output error share  " : "  error share  ").append(most)
+            .append(String.format(Locale.ROOT, " (report.json: sensitivity)%n"));
       }
+    }
+    if (calibrated()) {
+      s.append(calibration.source().equals("calibration")
+          ? String.format(Locale.ROOT, "  calibration  %d sentences, %,d tokens, %d tensors weighted in %.1f s%n",
+              calibration.sentences(), calibration.tokens(), calibration.byTensor().size(),
+              calibration.seconds())
+          : String.format(Locale.ROOT, "  importance  %d tensors weighted from %s%n",
+              calibration.byTensor().size(), calibration.path()));
     }
     if (allocation != null) {
       java.util.Map<Integer, Integer> byBits = new java.util.TreeMap<>();

@@ -35,6 +35,13 @@ final class EncodePass {
 
   static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, float[][] codebooks,
       float[] scales, String outputDir, SerializableConfiguration conf, ReadMeter meter) {
+    return run(jsc, plan, codebooks, scales, java.util.Map.of(), outputDir, conf, meter);
+  }
+
+  /** As above, the output error of tensors in {@code importance} measured with it. */
+  static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, float[][] codebooks,
+      float[] scales, java.util.Map<Integer, io.sparticle.quant.Importance> importance,
+      String outputDir, SerializableConfiguration conf, ReadMeter meter) {
     List<Task> tasks = new ArrayList<>();
     for (OutputPart part : plan.parts()) {
       List<CheckpointWriter.Item> items = new ArrayList<>();
@@ -44,7 +51,7 @@ final class EncodePass {
         items.add(new CheckpointWriter.Item(t, tensor.name(), src,
             plan.sourceFileLengths().get(tensor.file()), tensor.dtype(), tensor.offset(),
             tensor.shape(), tensor.byteLength(), tensor.group(), tensor.axis(), scales[t],
-            tensor.outliers()));
+            tensor.outliers(), importance.get(t)));
       }
       var layout = plan.layout(part);
       tasks.add(new Task(part.index(), part.fileName(), layout.headerBytes(), layout.fileLength(), items));

@@ -10,6 +10,7 @@ import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlan.TensorSlice;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.quant.BlockSample;
+import io.sparticle.quant.Importance;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ValueKind;
 import java.io.IOException;
@@ -37,9 +38,10 @@ final class HistogramPass {
   /**
    * @param blockSize block size of a block-scaled tensor, whose blocks are sampled; else 0
    * @param stride one block in about {@code stride} is drawn ({@link BlockSample#selected})
+   * @param importance the tensor's importance (its bins then weigh it), or null
    */
   record Slice(int tensor, String name, ValueKind kind, long offset, long numElements,
-      long firstElement, int blockSize, long stride, long salt)
+      long firstElement, int blockSize, long stride, long salt, Importance importance)
       implements Serializable {}
 
   /** What the pass found: every compressed tensor's histogram, and block samples by tensor. */
@@ -61,6 +63,12 @@ final class HistogramPass {
   static final long BLOCK_SAMPLE_WEIGHTS = 1 << 19;
 
   static Result run(JavaSparkContext jsc, CompressionPlan plan,
+      SerializableConfiguration conf, ReadMeter meter) throws IOException {
+    return run(jsc, plan, Map.of(), conf, meter);
+  }
+
+  /** As above, the histograms of tensors in {@code importance} weighted by it. */
+  static Result run(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, Importance> importance,
       SerializableConfiguration conf, ReadMeter meter) throws IOException {
     long[] stride = new long[plan.groups().size()];
     for (io.sparticle.plan.CompressionPlan.Group g : plan.groups()) {
@@ -85,7 +93,7 @@ final class HistogramPass {
         slices.add(new Slice(t.index(), t.name(), t.dtype().valueKind(),
             t.offset() + s.firstElement() * size, s.numElements(), s.firstElement(),
             blocks ? plan.spec(t).blockSize() : 0, blocks ? stride[t.group()] : 0,
-            t.name().hashCode() * 0x9E3779B97F4A7C15L));
+            t.name().hashCode() * 0x9E3779B97F4A7C15L, importance.get(t.index())));
         bytes = Math.max(bytes, s.numElements() * size);
       }
       tasks.add(new Task(file, plan.sourceFileLengths().get(split.file()), slices,
@@ -133,7 +141,11 @@ final class HistogramPass {
         }
         int len = Math.toIntExact(s.numElements() * s.kind().byteSize());
         in.readFully(s.offset(), buf, 0, len);
-        acc.addLittleEndian(buf, 0, (int) s.numElements());
+        if (s.importance() != null) {
+          acc.addLittleEndian(buf, 0, (int) s.numElements(), s.importance(), s.firstElement());
+        } else {
+          acc.addLittleEndian(buf, 0, (int) s.numElements());
+        }
         if (sample != null) {
           if (weights == null || weights.length < s.numElements()) {
             weights = new float[(int) s.numElements()];

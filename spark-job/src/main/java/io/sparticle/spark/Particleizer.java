@@ -7,6 +7,7 @@ import io.sparticle.quant.BlockSample;
 import io.sparticle.quant.BlockScales;
 import io.sparticle.quant.Codebook;
 import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.Importance;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.WeightedKMeans1D;
 import java.util.ArrayList;
@@ -43,6 +44,13 @@ final class Particleizer {
 
   static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
       Map<Integer, BlockSample> samples, float[] scales) throws InterruptedException {
+    return fitAll(jsc, plan, hist, samples, Map.of(), scales);
+  }
+
+  /** As above, sampled blocks of tensors in {@code importance} weighted by it. */
+  static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
+      Map<Integer, BlockSample> samples, Map<Integer, Importance> importance, float[] scales)
+      throws InterruptedException {
     JobConfig config = plan.config();
     ExecutorService pool = Executors.newFixedThreadPool(config.fitThreads(), r -> {
       Thread t = new Thread(r, "sparticle-fit");
@@ -55,7 +63,8 @@ final class Particleizer {
         // Only a shared codebook is fitted here; per-channel codebooks and uniform parameters
         // are fitted by the encode tasks.
         futures.add(!g.spec().sharedCodebook() ? null
-            : g.spec().blockScaled() ? pool.submit(() -> fitBlocks(jsc, g, samples, plan, config))
+            : g.spec().blockScaled()
+                ? pool.submit(() -> fitBlocks(jsc, g, samples, importance, plan, config))
             : pool.submit(() -> fit(jsc, plan, g, hist, scales, config)));
       }
       Fit[] fits = new Fit[futures.size()];
@@ -117,17 +126,42 @@ final class Particleizer {
    * within 2R / {@value #BLOCK_BINS} of its representative in units of its block's scale.
    */
   static Fit fitBlocks(JavaSparkContext jsc, Group group, Map<Integer, BlockSample> samples,
-      CompressionPlan plan, JobConfig config) {
-    return fitBlockSample(jsc, group, blockSample(group, samples, plan), config, true);
+      Map<Integer, Importance> importance, CompressionPlan plan, JobConfig config) {
+    Sample s = blockSample(group, samples, importance, plan);
+    return fitBlockSample(jsc, group, s.values(), s.importance(), config, true, false);
   }
 
+  /**
+   * A group's sampled blocks: their weights, and each weight's importance (null when no tensor
+   * of the group has any; 1 for the weights of a tensor without).
+   */
+  record Sample(float[] values, float[] importance) {}
+
   /** The group's sampled blocks, concatenated in tensor order, outliers zeroed. */
-  static float[] blockSample(Group group, Map<Integer, BlockSample> samples, CompressionPlan plan) {
+  static Sample blockSample(Group group, Map<Integer, BlockSample> samples,
+      Map<Integer, Importance> importance, CompressionPlan plan) {
     List<float[]> parts = new ArrayList<>();
+    List<float[]> weights = new ArrayList<>();
+    boolean weighted = false;
     for (int t : group.tensors()) {
       BlockSample s = samples.get(t);
       if (s != null && s.size() > 0) {
         float[] v = s.sortedValues();
+        float[] w = new float[v.length];
+        Importance imp = importance.get(t);
+        if (imp == null) {
+          Arrays.fill(w, 1f);
+        } else {
+          weighted = true;
+          long[] ids = s.sortedIds();
+          int b = s.blockSize();
+          for (int i = 0; i < ids.length; i++) {
+            for (int j = 0; j < b; j++) {
+              w[i * b + j] = imp.at(ids[i] * b + j);
+            }
+          }
+        }
+        weights.add(w);
         // Outliers are kept exact, so they are left out of the fit: as zeros, which neither set
         // a block's largest magnitude nor weigh in the scaled histogram beyond a point at 0.
         ValueHistogram.Outliers o = plan.tensors().get(t).outliers();
@@ -144,22 +178,31 @@ final class Particleizer {
       n += p.length;
     }
     float[] x = new float[n];
+    float[] w = weighted ? new float[n] : null;
     int at = 0;
-    for (float[] p : parts) {
+    for (int i = 0; i < parts.size(); i++) {
+      float[] p = parts.get(i);
       System.arraycopy(p, 0, x, at, p.length);
+      if (w != null) {
+        System.arraycopy(weights.get(i), 0, w, at, p.length);
+      }
       at += p.length;
     }
-    return x;
+    return new Sample(x, w);
   }
 
   /** The two rounds of {@link #fitBlocks} on sampled blocks {@code x}; MLlib fits round 2 when asked. */
   static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, JobConfig config,
       boolean mllib) {
-    return fitBlockSample(jsc, group, x, config, mllib, false);
+    return fitBlockSample(jsc, group, x, null, config, mllib, false);
   }
 
-  static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, JobConfig config,
-      boolean mllib, boolean quick) {
+  /**
+   * As above, each weight {@code x[i]} weighted by {@code importance[i]} in the clustering
+   * (null: all 1); the scale search is unweighted. {@code quick}: see {@link #fitPoints}.
+   */
+  static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, float[] importance,
+      JobConfig config, boolean mllib, boolean quick) {
     int b = group.spec().blockSize();
     int blocks = x.length / b;
     float[] scale = new float[blocks];
@@ -170,7 +213,7 @@ final class Particleizer {
       }
       scale[i] = m;
     }
-    Points round1 = normalizedPoints(x, b, scale);
+    Points round1 = normalizedPoints(x, importance, b, scale);
     if (round1.values.length <= group.k()) {
       // Too few blocks (or values) to fit: the group's tensors are shorter than a block, or zero.
       return fitPoints(jsc, group, round1.values.length == 0
@@ -183,11 +226,14 @@ final class Particleizer {
       scale[i] = search.search(x, i * b, b, null,
           p.ladder() ? EncodingSpec.ScalePrecision.F32 : p);
     }
-    return fitPoints(jsc, group, normalizedPoints(x, b, scale), config, mllib, quick);
+    return fitPoints(jsc, group, normalizedPoints(x, importance, b, scale), config, mllib, quick);
   }
 
-  /** Blocks divided by their scales, weighted by the scale's square, as a bounded histogram. */
-  private static Points normalizedPoints(float[] x, int b, float[] scale) {
+  /**
+   * Blocks divided by their scales, weighted by the scale's square (times each weight's
+   * importance, if any), as a bounded histogram.
+   */
+  private static Points normalizedPoints(float[] x, float[] importance, int b, float[] scale) {
     double r = 0;
     for (int i = 0; i < scale.length; i++) {
       if (scale[i] != 0) {
@@ -209,8 +255,9 @@ final class Particleizer {
       for (int j = i * b; j < i * b + b; j++) {
         double y = x[j] / s;
         int bin = (int) Math.min(BLOCK_BINS - 1, Math.max(0, (y + r) / (2 * r) * BLOCK_BINS));
-        w[bin] += s * s;
-        wy[bin] += s * s * y;
+        double ws = importance == null ? s * s : s * s * importance[j];
+        w[bin] += ws;
+        wy[bin] += ws * y;
       }
     }
     int m = 0;
@@ -390,6 +437,12 @@ final class Particleizer {
 
   static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
       float[] scales) {
+    return points(plan, group, hist, scales, true);
+  }
+
+  /** As above; {@code weighted}: bins weigh their importance where they have one, else their count. */
+  static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
+      float[] scales, boolean weighted) {
     int n = 0;
     for (int t : group.tensors()) {
       n += hist.get(t).size();
@@ -407,7 +460,7 @@ final class Particleizer {
         }
         // + 0.0 folds -0.0 into 0.0, so equal values merge and binary search finds them.
         v[m] = h.value(i) / s + 0.0;
-        w[m] = h.count(i);
+        w[m] = weighted ? h.weight(i) : h.count(i);
         m++;
       }
     }

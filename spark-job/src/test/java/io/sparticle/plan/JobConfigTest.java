@@ -7,9 +7,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class JobConfigTest {
-  private static final String KNOWN_TOP = "bits, block-size, chunk-bytes, codebook-precision, "
-      + "grouping, kmeans, method, min-elements, min-rank, non-finite, outliers, output-shard-bytes, "
-      + "rules, scale-precision, scope, target-bits";
+  private static final String KNOWN_TOP = "bits, block-size, calibration, chunk-bytes, "
+      + "codebook-precision, grouping, importance, kmeans, method, min-elements, min-rank, "
+      + "non-finite, outliers, output-shard-bytes, rules, scale-precision, scope, target-bits, "
+      + "tokenizer";
 
   private static String rejects(String yaml) {
     return assertThrows(IllegalArgumentException.class, () -> JobConfig.fromYaml(yaml)).getMessage();
@@ -338,6 +339,24 @@ class JobConfigTest {
         assertThrows(IllegalArgumentException.class, () -> d.withChunkBytes(10)).getMessage());
     assertEquals("Cannot set output-shard-bytes to 0: must be between 1 and 9223372036854775807",
         assertThrows(IllegalArgumentException.class, () -> d.withOutputShardBytes(0)).getMessage());
+  }
+
+  @Test
+  void calibrationKeys() {
+    assertEquals(JobConfig.Calibration.NONE, JobConfig.defaults().calibration());
+    assertFalse(JobConfig.defaults().calibration().any());
+    JobConfig c = JobConfig.fromYaml("calibration: s.txt\ntokenizer: hdfs://nn/t.json\n");
+    assertEquals(new JobConfig.Calibration("s.txt", "hdfs://nn/t.json", null), c.calibration());
+    assertTrue(c.calibration().any());
+    // Withers keep it.
+    assertEquals(c.calibration(), c.withBits(3).withGrouping(JobConfig.Grouping.TENSOR).calibration());
+    JobConfig i = JobConfig.fromYaml(null, java.util.Map.of("importance", "imp.safetensors"));
+    assertEquals("imp.safetensors", i.calibration().importance());
+    assertEquals("Cannot set both calibration and importance: calibration measures the importance",
+        rejects("calibration: s.txt\nimportance: i.safetensors\n"));
+    assertEquals("Cannot set tokenizer without calibration: it tokenizes the calibration sentences",
+        rejects("tokenizer: t.json\n"));
+    assertEquals("Config key 'calibration' must be a string, got 3", rejects("calibration: 3\n"));
   }
 
   @Test

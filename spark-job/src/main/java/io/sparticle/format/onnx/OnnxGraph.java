@@ -1,0 +1,246 @@
+package io.sparticle.format.onnx;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The nodes of an ONNX model's main graph, as far as calibration needs them: which activation
+ * each weight matrix multiplies, and along which of the weight's axes its input channels run.
+ * Read without a protobuf library, like {@link OnnxModelReader}; subgraphs (If, Loop) are not
+ * looked into.
+ *
+ * <p>A weight is an initializer used as input B of {@code MatMul} (rank 2, {@code [K, N]}: input
+ * channels along axis 0) or of {@code Gemm} ({@code [K, N]}, or {@code [N, K]} with
+ * {@code transB = 1}: axis 1), where input A is not a graph input and {@code Gemm} has no
+ * {@code transA}. {@link #withOutputs} writes a copy of the model whose graph also outputs given
+ * values, so ONNX Runtime hands them back.
+ *
+ * <pre>{@code
+ * OnnxGraph g = OnnxGraph.read(modelBytes, "model.onnx");
+ * Map<String, List<OnnxGraph.WeightInput>> w = g.weightInputs(initializerRanks);
+ * byte[] probe = OnnxGraph.withOutputs(modelBytes, "model.onnx", List.of("/layer.0/LayerNorm_output_0"));
+ * }</pre>
+ */
+public final class OnnxGraph {
+  private static final int MODEL_GRAPH = 7;
+  private static final int GRAPH_NODE = 1;
+  private static final int GRAPH_INPUT = 11;
+  private static final int GRAPH_OUTPUT = 12;
+  private static final int NODE_INPUT = 1;
+  private static final int NODE_OUTPUT = 2;
+  private static final int NODE_OP_TYPE = 4;
+  private static final int NODE_ATTRIBUTE = 5;
+  private static final int NODE_DOMAIN = 7;
+  private static final int ATTRIBUTE_NAME = 1;
+  private static final int ATTRIBUTE_I = 3;
+  private static final int VALUE_INFO_NAME = 1;
+
+  /** One node: operator, inputs and outputs by value name ("" for an omitted optional input). */
+  public record Node(String opType, String domain, List<String> inputs, List<String> outputs,
+      Map<String, Long> intAttributes) {}
+
+  /** A weight's multiplication: the activation it multiplies and the weight's input-channel axis. */
+  public record WeightInput(String activation, int axis) {}
+
+  private final List<Node> nodes;
+  private final Set<String> graphInputs;
+  private final List<String> graphOutputs;
+
+  private OnnxGraph(List<Node> nodes, Set<String> graphInputs, List<String> graphOutputs) {
+    this.nodes = List.copyOf(nodes);
+    this.graphInputs = Set.copyOf(graphInputs);
+    this.graphOutputs = List.copyOf(graphOutputs);
+  }
+
+  public List<Node> nodes() {
+    return nodes;
+  }
+
+  public List<String> graphOutputs() {
+    return graphOutputs;
+  }
+
+  /** Reads the main graph's nodes, inputs and outputs of the serialized ModelProto {@code model}. */
+  public static OnnxGraph read(byte[] model, String file) throws IOException {
+    ProtoReader m = ProtoReader.over(file, model);
+    List<Node> nodes = new ArrayList<>();
+    Set<String> inputs = new HashSet<>();
+    List<String> outputs = new ArrayList<>();
+    boolean graph = false;
+    while (m.next()) {
+      if (m.fieldNumber() != MODEL_GRAPH) {
+        m.skip();
+        continue;
+      }
+      m.expectWireType(ProtoReader.LEN, "ModelProto.graph");
+      graph = true;
+      ProtoReader g = m.message();
+      while (g.next()) {
+        switch (g.fieldNumber()) {
+          case GRAPH_NODE -> {
+            g.expectWireType(ProtoReader.LEN, "GraphProto.node");
+            nodes.add(node(g.message()));
+          }
+          case GRAPH_INPUT -> {
+            g.expectWireType(ProtoReader.LEN, "GraphProto.input");
+            inputs.add(valueInfoName(g.message()));
+          }
+          case GRAPH_OUTPUT -> {
+            g.expectWireType(ProtoReader.LEN, "GraphProto.output");
+            outputs.add(valueInfoName(g.message()));
+          }
+          default -> g.skip();
+        }
+      }
+    }
+    if (!graph) {
+      throw m.error("ModelProto has no graph (field 7)");
+    }
+    return new OnnxGraph(nodes, inputs, outputs);
+  }
+
+  private static Node node(ProtoReader n) throws IOException {
+    List<String> in = new ArrayList<>();
+    List<String> out = new ArrayList<>();
+    String op = "";
+    String domain = "";
+    Map<String, Long> ints = new LinkedHashMap<>();
+    while (n.next()) {
+      switch (n.fieldNumber()) {
+        case NODE_INPUT -> in.add(string(n));
+        case NODE_OUTPUT -> out.add(string(n));
+        case NODE_OP_TYPE -> op = string(n);
+        case NODE_DOMAIN -> domain = string(n);
+        case NODE_ATTRIBUTE -> {
+          n.expectWireType(ProtoReader.LEN, "NodeProto.attribute");
+          ProtoReader a = n.message();
+          String name = null;
+          Long i = null;
+          while (a.next()) {
+            if (a.fieldNumber() == ATTRIBUTE_NAME && a.wireType() == ProtoReader.LEN) {
+              name = a.readString(OnnxModelReader.MAX_STRING_BYTES);
+            } else if (a.fieldNumber() == ATTRIBUTE_I && a.wireType() == ProtoReader.VARINT) {
+              i = a.readVarint();
+            } else {
+              a.skip();
+            }
+          }
+          if (name != null && i != null) {
+            ints.put(name, i);
+          }
+        }
+        default -> n.skip();
+      }
+    }
+    return new Node(op, domain, in, out, ints);
+  }
+
+  private static String string(ProtoReader r) throws IOException {
+    r.expectWireType(ProtoReader.LEN, "string field " + r.fieldNumber());
+    return r.readString(OnnxModelReader.MAX_STRING_BYTES);
+  }
+
+  private static String valueInfoName(ProtoReader v) throws IOException {
+    String name = "";
+    while (v.next()) {
+      if (v.fieldNumber() == VALUE_INFO_NAME && v.wireType() == ProtoReader.LEN) {
+        name = v.readString(OnnxModelReader.MAX_STRING_BYTES);
+      } else {
+        v.skip();
+      }
+    }
+    return name;
+  }
+
+  /**
+   * The multiplications of every weight among {@code ranks} (initializer name to rank): each
+   * initializer used as a MatMul's or Gemm's weight (see the class comment), with every node
+   * that uses it, in node order. Initializers used otherwise are absent.
+   */
+  public Map<String, List<WeightInput>> weightInputs(Map<String, Integer> ranks) {
+    Map<String, List<WeightInput>> out = new LinkedHashMap<>();
+    for (Node n : nodes) {
+      if (!n.domain().isEmpty() && !n.domain().equals("ai.onnx")) {
+        continue;
+      }
+      if (n.inputs().size() < 2) {
+        continue;
+      }
+      String a = n.inputs().get(0);
+      String b = n.inputs().get(1);
+      Integer rank = ranks.get(b);
+      if (rank == null || rank != 2 || a.isEmpty() || graphInputs.contains(a) || ranks.containsKey(a)) {
+        continue;
+      }
+      int axis;
+      if (n.opType().equals("MatMul")) {
+        axis = 0;
+      } else if (n.opType().equals("Gemm") && n.intAttributes().getOrDefault("transA", 0L) == 0) {
+        axis = n.intAttributes().getOrDefault("transB", 0L) != 0 ? 1 : 0;
+      } else {
+        continue;
+      }
+      out.computeIfAbsent(b, k -> new ArrayList<>()).add(new WeightInput(a, axis));
+    }
+    return out;
+  }
+
+  /**
+   * A copy of the serialized model {@code model} whose main graph also outputs the values
+   * {@code names} (appended after its own outputs, without a type: the runtime infers it). Every
+   * other byte is as in the original, but the graph's length prefix.
+   */
+  public static byte[] withOutputs(byte[] model, String file, List<String> names) throws IOException {
+    ByteArrayOutputStream extra = new ByteArrayOutputStream();
+    for (String name : names) {
+      byte[] n = name.getBytes(StandardCharsets.UTF_8);
+      ByteArrayOutputStream info = new ByteArrayOutputStream();
+      tag(info, VALUE_INFO_NAME);
+      varint(info, n.length);
+      info.write(n);
+      tag(extra, GRAPH_OUTPUT);
+      varint(extra, info.size());
+      info.writeTo(extra);
+    }
+    ProtoReader m = ProtoReader.over(file, model);
+    while (m.next()) {
+      if (m.fieldNumber() != MODEL_GRAPH) {
+        m.skip();
+        continue;
+      }
+      m.expectWireType(ProtoReader.LEN, "ModelProto.graph");
+      int tagAt = Math.toIntExact(m.tagOffset());
+      ProtoReader.Range content = m.readLengthDelimited();
+      int from = Math.toIntExact(content.offset());
+      int to = Math.toIntExact(content.end());
+      ByteArrayOutputStream out = new ByteArrayOutputStream(model.length + extra.size() + 16);
+      out.write(model, 0, tagAt);
+      tag(out, MODEL_GRAPH);
+      varint(out, (long) (to - from) + extra.size());
+      out.write(model, from, to - from);
+      extra.writeTo(out);
+      out.write(model, to, model.length - to);
+      return out.toByteArray();
+    }
+    throw m.error("ModelProto has no graph (field 7)");
+  }
+
+  private static void tag(ByteArrayOutputStream out, int field) {
+    varint(out, (long) field << 3 | ProtoReader.LEN);
+  }
+
+  private static void varint(ByteArrayOutputStream out, long v) {
+    while ((v & ~0x7FL) != 0) {
+      out.write((int) (v & 0x7F) | 0x80);
+      v >>>= 7;
+    }
+    out.write((int) v);
+  }
+}

@@ -142,15 +142,19 @@ public final class TensorEncoder {
       float[] all = src.readAll();
       float[] unit = new float[(int) Math.min(all.length, layout.kind() == UnitLayout.Kind.COLUMNS
           ? all.length / Math.max(1, units) : all.length)];
+      float[] unitW = src.importance == null ? null : new float[unit.length];
       for (int u = 0; u < units; u++) {
         int n = 0;
         for (long e = layout.kind() == UnitLayout.Kind.COLUMNS ? u : 0; e < all.length;
             e += layout.kind() == UnitLayout.Kind.COLUMNS ? layout.length() : 1) {
           if (!src.rule.test(all[(int) e])) {
+            if (unitW != null) {
+              unitW[n] = src.importance.at(e);
+            }
             unit[n++] = all[(int) e];
           }
         }
-        books[u] = round(n == 0 ? new float[spec.k()] : fitter.fit(unit, 0, n),
+        books[u] = round(n == 0 ? new float[spec.k()] : fitter.fit(unit, unitW, 0, n),
             spec.codebookPrecision());
       }
       KMeansCodec codec = KMeansCodec.perUnit(layout, books, spec.bits());
@@ -554,9 +558,16 @@ public final class TensorEncoder {
       src.read(first, n, buf);
       int firstUnit = (int) (first / row);
       int count = n / row;
+      float[] weights = null;
+      if (src.importance != null) {
+        weights = new float[n];
+        for (int i = 0; i < n; i++) {
+          weights[i] = src.importance.at(first + i);
+        }
+      }
       for (int u = 0; u < count; u++) {
-        books[firstUnit + u] = round(fitRow(fitter, buf, u * row, row, src.skip, spec.k()),
-            spec.codebookPrecision());
+        books[firstUnit + u] = round(fitRow(fitter, buf, weights, u * row, row, src.skip,
+            spec.k()), spec.codebookPrecision());
       }
       // The chunk's rows as units 0..count-1 of a codec of their own.
       KMeansCodec c = KMeansCodec.perUnit(new UnitLayout(UnitLayout.Kind.ROWS, n, row),
@@ -573,20 +584,27 @@ public final class TensorEncoder {
     return stats;
   }
 
-  /** A row's codebook, fitted on its weights but the outliers ({@code skip}). */
-  private static float[] fitRow(ChannelKMeans fitter, float[] buf, int off, int len,
-      boolean[] skip, int k) {
+  /**
+   * A row's codebook, fitted on its weights but the outliers ({@code skip}), each weighing its
+   * importance {@code weights[i]} (null: all 1).
+   */
+  private static float[] fitRow(ChannelKMeans fitter, float[] buf, float[] weights, int off,
+      int len, boolean[] skip, int k) {
     if (skip == null) {
-      return fitter.fit(buf, off, len);
+      return fitter.fit(buf, weights, off, len);
     }
     float[] rest = new float[len];
+    float[] restW = weights == null ? null : new float[len];
     int n = 0;
     for (int i = off; i < off + len; i++) {
       if (!skip[i]) {
+        if (restW != null) {
+          restW[n] = weights[i];
+        }
         rest[n++] = buf[i];
       }
     }
-    return n == 0 ? new float[k] : fitter.fit(rest, 0, n);
+    return n == 0 ? new float[k] : fitter.fit(rest, restW, 0, n);
   }
 
   private static ErrorStats encodeArray(float[] all, TensorCodec codec, ValueKind kind,

@@ -54,6 +54,14 @@ public final class ChannelKMeans {
 
   /** The k centroids, ascending, of {@code values[offset, offset + length)} (finite values). */
   public float[] fit(float[] values, int offset, int length) {
+    return fit(values, null, offset, length);
+  }
+
+  /**
+   * As above, value {@code values[i]} weighing {@code weights[i]} (its importance; null: all 1)
+   * in the squared error the centroids minimize.
+   */
+  public float[] fit(float[] values, float[] weights, int offset, int length) {
     if (length < 1) {
       throw new IllegalArgumentException("Cannot fit an empty channel");
     }
@@ -65,17 +73,39 @@ public final class ChannelKMeans {
       sumWX = new double[length + 1];
       sumWXX = new double[length + 1];
     }
-    System.arraycopy(values, offset, sorted, 0, length);
-    Arrays.sort(sorted, 0, length);
     int n = 0;
-    for (int i = 0; i < length; i++) {
-      double v = sorted[i] + 0.0f; // -0.0 and 0.0 are one value
-      if (n > 0 && x[n - 1] == v) {
-        w[n - 1]++;
-      } else {
-        x[n] = v;
-        w[n] = 1;
-        n++;
+    if (weights == null) {
+      System.arraycopy(values, offset, sorted, 0, length);
+      Arrays.sort(sorted, 0, length);
+      for (int i = 0; i < length; i++) {
+        double v = sorted[i] + 0.0f; // -0.0 and 0.0 are one value
+        if (n > 0 && x[n - 1] == v) {
+          w[n - 1]++;
+        } else {
+          x[n] = v;
+          w[n] = 1;
+          n++;
+        }
+      }
+    } else {
+      // Sorted by value with each value's index: the value's order-preserving bits above it.
+      long[] keys = new long[length];
+      for (int i = 0; i < length; i++) {
+        int bits = Float.floatToIntBits(values[offset + i] + 0.0f);
+        int ordered = bits < 0 ? ~bits : bits | Integer.MIN_VALUE;
+        keys[i] = (long) (ordered ^ Integer.MIN_VALUE) << 32 | i;
+      }
+      Arrays.sort(keys);
+      for (long key : keys) {
+        int i = (int) key;
+        double v = values[offset + i] + 0.0f;
+        if (n > 0 && x[n - 1] == v) {
+          w[n - 1] += weights[offset + i];
+        } else {
+          x[n] = v;
+          w[n] = weights[offset + i];
+          n++;
+        }
       }
     }
     float[] out = new float[k];

@@ -242,4 +242,42 @@ class ChannelKMeansTest {
       }
     }
   }
+
+  /**
+   * A weight of w counts as w copies: weights 1 give the unweighted fit exactly, and integer
+   * weights the fit of the values repeated; a heavy value pulls a centroid onto itself.
+   */
+  @Test
+  void weightsCountAsCopies() {
+    java.util.Random r = new java.util.Random(5);
+    for (int len : new int[] {40, 700, 3000}) {
+      float[] v = new float[len];
+      float[] ones = new float[len];
+      float[] w = new float[len];
+      java.util.List<Float> repeated = new java.util.ArrayList<>();
+      for (int i = 0; i < len; i++) {
+        v[i] = i % 7 == 0 ? -0.0f : (float) (r.nextGaussian() * 0.02);
+        ones[i] = 1f;
+        w[i] = 1 + r.nextInt(3);
+        for (int c = 0; c < w[i]; c++) {
+          repeated.add(v[i]);
+        }
+      }
+      ChannelKMeans fitter = new ChannelKMeans(16);
+      assertArrayEquals(fitter.fit(v, 0, len), fitter.fit(v, ones, 0, len), "length " + len);
+      float[] rep = new float[repeated.size()];
+      for (int i = 0; i < rep.length; i++) {
+        rep[i] = repeated.get(i);
+      }
+      float[] a = fitter.fit(rep, 0, rep.length);
+      float[] b = fitter.fit(v, w, 0, len);
+      for (int c = 0; c < 16; c++) {
+        assertEquals(a[c], b[c], 1e-6f, "length " + len + " centroid " + c);
+      }
+    }
+    float[] v = {0f, 1f, 2f, 3f, 10f, 11f};
+    float[] heavy = {1f, 1f, 1f, 1000f, 1f, 1f};
+    float[] c = new ChannelKMeans(2).fit(v, heavy, 0, v.length);
+    assertEquals(3f, c[0], 0.01f);
+  }
 }

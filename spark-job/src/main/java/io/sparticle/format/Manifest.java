@@ -152,7 +152,17 @@ public record Manifest(
    * @param codebook name of the shared codebook tensor in {@link #codebooksFile()} (shape [k]),
    *     or null when the group has none (per-channel codebooks, uniform)
    */
-  public record GroupEntry(String name, EncodingSpec spec, String codebook) {
+  /**
+   * @param importance whether the group's codebooks were fitted with each weight weighted by an
+   *     importance (calibration) that the checkpoint does not hold: decoding ignores it; {@code
+   *     verify --against} then checks the codes against the stored per-channel codebooks instead
+   *     of fitting them again
+   */
+  public record GroupEntry(String name, EncodingSpec spec, String codebook, boolean importance) {
+    public GroupEntry(String name, EncodingSpec spec, String codebook) {
+      this(name, spec, codebook, false);
+    }
+
     /** A version-1 group: kmeans with one shared codebook. */
     public GroupEntry(String name, String method, int bits, int k, int dim,
         String codebookPrecision, String codebook, boolean perTensorScale) {
@@ -318,6 +328,9 @@ public record Manifest(
         }
         if (spec.outliers() > 0) {
           o.put("outliers", spec.outliers());
+        }
+        if (g.importance()) {
+          o.put("importance", true);
         }
       }
       if (spec.method() == Method.KMEANS) {
@@ -715,7 +728,8 @@ public record Manifest(
         outliers = o.doubleValue();
       }
       return new GroupEntry(name, new EncodingSpec(method, bits, scope, blockSize, precision,
-          scalePrecision, perTensorScale, outliers), codebook);
+          scalePrecision, perTensorScale, outliers), codebook,
+          version >= 2 && g.path("importance").asBoolean(false));
     } catch (IllegalArgumentException e) {
       throw bad(file, null, "group '" + name + "': " + e.getMessage());
     }

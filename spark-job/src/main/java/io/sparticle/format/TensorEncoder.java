@@ -93,13 +93,25 @@ public final class TensorEncoder {
       EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
       Importance importance, long chunkBytes, PackedChunks sink,
       TensorDecoder.Checkpoint checkpoint) throws IOException {
+    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers,
+        importance, null, chunkBytes, sink, checkpoint);
+  }
+
+  /**
+   * Encodes as above; a per-channel kmeans tensor takes {@code channelCodebooks} (one ascending
+   * codebook per unit, already in the spec's precision) instead of fitting its own, when not null.
+   */
+  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
+      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
+      Importance importance, float[][] channelCodebooks, long chunkBytes, PackedChunks sink,
+      TensorDecoder.Checkpoint checkpoint) throws IOException {
     ValueKind kind = dtype.valueKind();
     long numel = TensorInfo.numel(shape);
     SparseOutliers.Sink kept = spec.outliers() > 0
         ? new SparseOutliers.Sink(dtype, numel, outliers.count()) : null;
     ValueHistogram.Outliers rule = kept != null ? outliers : ValueHistogram.Outliers.NONE;
     Encoded e = encodeMethod(in, offset, kind, numel, shape, axis, spec, sharedCodebook, scale,
-        rule, kept, importance, chunkBytes, sink, checkpoint);
+        rule, kept, importance, channelCodebooks, chunkBytes, sink, checkpoint);
     if (kept == null) {
       return e;
     }
@@ -112,7 +124,8 @@ public final class TensorEncoder {
   private static Encoded encodeMethod(RangeReader in, long offset, ValueKind kind, long numel,
       long[] shape, int axis, EncodingSpec spec, float[] sharedCodebook, float scale,
       ValueHistogram.Outliers rule, SparseOutliers.Sink kept, Importance importance,
-      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
+      float[][] given, long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint)
+      throws IOException {
     if (spec.blockScaled()) {
       UnitLayout layout = StoredTensor.layout(spec, shape, axis);
       Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept,
@@ -136,14 +149,22 @@ public final class TensorEncoder {
     int units = Math.toIntExact(layout.numUnits());
     float[][] books = new float[units][];
     ErrorStats stats;
+    if (given != null && given.length != units) {
+      throw new IllegalArgumentException(
+          "given " + given.length + " channel codebooks for " + units + " channels");
+    }
     if (layout.kind() == UnitLayout.Kind.ROWS) {
-      stats = encodeRows(src, layout, books, spec, fitter, kind, sink);
+      stats = encodeRows(src, layout, books, given, spec, fitter, kind, sink);
     } else {
       float[] all = src.readAll();
       float[] unit = new float[(int) Math.min(all.length, layout.kind() == UnitLayout.Kind.COLUMNS
           ? all.length / Math.max(1, units) : all.length)];
       float[] unitW = src.importance == null ? null : new float[unit.length];
       for (int u = 0; u < units; u++) {
+        if (given != null) {
+          books[u] = given[u];
+          continue;
+        }
         int n = 0;
         for (long e = layout.kind() == UnitLayout.Kind.COLUMNS ? u : 0; e < all.length;
             e += layout.kind() == UnitLayout.Kind.COLUMNS ? layout.length() : 1) {
@@ -546,7 +567,7 @@ public final class TensorEncoder {
    * {@code books}) and then encoded with its own codebook.
    */
   private static ErrorStats encodeRows(Source src, UnitLayout layout, float[][] books,
-      EncodingSpec spec, ChannelKMeans fitter, ValueKind kind, PackedChunks sink)
+      float[][] given, EncodingSpec spec, ChannelKMeans fitter, ValueKind kind, PackedChunks sink)
       throws IOException {
     ErrorStats stats = new ErrorStats();
     CodePacker packer = new CodePacker(spec.bits(), sink);
@@ -566,8 +587,9 @@ public final class TensorEncoder {
         }
       }
       for (int u = 0; u < count; u++) {
-        books[firstUnit + u] = round(fitRow(fitter, buf, weights, u * row, row, src.skip,
-            spec.k()), spec.codebookPrecision());
+        books[firstUnit + u] = given != null ? given[firstUnit + u]
+            : round(fitRow(fitter, buf, weights, u * row, row, src.skip, spec.k()),
+                spec.codebookPrecision());
       }
       // The chunk's rows as units 0..count-1 of a codec of their own.
       KMeansCodec c = KMeansCodec.perUnit(new UnitLayout(UnitLayout.Kind.ROWS, n, row),

@@ -153,7 +153,7 @@ public final class CompressJob {
       onnx = skeleton.onnx();
       files.add(skeleton.file());
     }
-    Manifest manifest = manifest(plan, source, files, scales, onnx);
+    Manifest manifest = manifest(plan, source, files, scales, onnx, imp.keySet());
     byte[] manifestJson = manifest.toJson();
     if (manifestJson.length > Manifest.MAX_BYTES) {
       // Never commit a checkpoint that decompress would refuse.
@@ -247,7 +247,8 @@ public final class CompressJob {
   }
 
   private static Manifest manifest(CompressionPlan plan, SourceCheckpoint source,
-      List<Manifest.FileEntry> files, float[] scales, Manifest.OnnxSource onnx) {
+      List<Manifest.FileEntry> files, float[] scales, Manifest.OnnxSource onnx,
+      java.util.Set<Integer> weighted) {
     List<Manifest.SourceFileEntry> srcFiles = new ArrayList<>();
     for (SourceCheckpoint.SourceFile f : source.files()) {
       srcFiles.add(new Manifest.SourceFileEntry(f.name(), f.length(), f.metadata()));
@@ -256,8 +257,10 @@ public final class CompressJob {
         source.index() != null, source.index() == null ? null : source.index().metadataJson(), onnx);
     List<Manifest.GroupEntry> groups = new ArrayList<>();
     for (Group g : plan.groups()) {
+      boolean importance = g.spec().method() == EncodingSpec.Method.KMEANS
+          && java.util.Arrays.stream(g.tensors()).anyMatch(weighted::contains);
       groups.add(new Manifest.GroupEntry(g.name(), g.spec(),
-          g.spec().sharedCodebook() ? codebookKey(g.index()) : null));
+          g.spec().sharedCodebook() ? codebookKey(g.index()) : null, importance));
     }
     String[] fileOf = new String[plan.tensors().size()];
     for (OutputPart part : plan.parts()) {

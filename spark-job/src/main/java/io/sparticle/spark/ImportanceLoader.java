@@ -90,6 +90,7 @@ final class ImportanceLoader {
               + ": calibration runs an ONNX model on sentences, and this checkpoint is safetensors; "
               + "give an importance file instead (importance: FILE, --importance)");
         }
+        requireOnnxRuntime();
         // A remote model is copied with its external data files into one local directory.
         java.nio.file.Path modelDir = tmp.resolve("model");
         java.nio.file.Path model = local(new Path(source.directory(), onnx.fileName()), modelDir, conf);
@@ -218,6 +219,28 @@ final class ImportanceLoader {
       }
     }
   }
+
+  /**
+   * ONNX Runtime and the tokenizer are provided by the launcher's classpath, not shaded into the
+   * job jar (hundreds of MB of native libraries): under a bare spark-submit they must be added.
+   */
+  private static void requireOnnxRuntime() {
+    for (String c : new String[] {"ai.onnxruntime.OrtEnvironment",
+        "ai.djl.huggingface.tokenizers.HuggingFaceTokenizer"}) {
+      try {
+        Class.forName(c, false, ImportanceLoader.class.getClassLoader());
+      } catch (ClassNotFoundException e) {
+        throw new IllegalArgumentException("Cannot calibrate: " + c + " is not on the driver's "
+            + "classpath; calibration runs the model in ONNX Runtime. Use submit/sparticle, or add "
+            + "--packages com.microsoft.onnxruntime:onnxruntime:" + ONNX_RUNTIME_VERSION
+            + ",ai.djl.huggingface:tokenizers:" + DJL_VERSION + " to spark-submit");
+      }
+    }
+  }
+
+  /** The versions the project builds with (pom.xml), for the message above. */
+  static final String ONNX_RUNTIME_VERSION = "1.29.0";
+  static final String DJL_VERSION = "0.38.0";
 
   /** {@code p} as a local file: itself if it is one, else a copy in directory {@code tmp}. */
   private static java.nio.file.Path local(Path p, java.nio.file.Path tmp, Configuration conf)

@@ -107,8 +107,12 @@ public final class VerifyJob {
   }
 
   /** A tensor to compare: its bytes in the input, and how the checkpoint stores it. */
+  /**
+   * @param storedBooks whether the tensor's per-channel codebooks were fitted with an importance
+   *     the checkpoint does not hold: its codes are checked against the stored codebooks
+   */
   record AgainstCheck(int index, String originalPath, long originalLength, long originalOffset,
-      StoredTensor stored) implements Serializable {}
+      StoredTensor stored, boolean storedBooks) implements Serializable {}
 
   /** The tensors one data file of the checkpoint stores. */
   record AgainstTask(String dataFile, List<AgainstCheck> checks) implements Serializable {}
@@ -178,8 +182,11 @@ public final class VerifyJob {
       Manifest.TensorEntry t = manifest.tensors().get(i);
       SourceCheckpoint.SourceFile f = fileOf.get(t.name());
       StoredTensor item = stored.get(i);
+      boolean storedBooks = t.group() >= 0 && manifest.groups().get(t.group()).importance()
+          && item.codebook() != null;
       byDataFile.computeIfAbsent(item.dataFile(), k -> new ArrayList<>()).add(new AgainstCheck(i,
-          new Path(srcDir, f.name()).toString(), f.length(), inputTensors.get(t.name()).offset(), item));
+          new Path(srcDir, f.name()).toString(), f.length(), inputTensors.get(t.name()).offset(), item,
+          storedBooks));
     }
     List<AgainstTask> tasks = new ArrayList<>();
     byDataFile.forEach((file, checks) -> tasks.add(new AgainstTask(file, checks)));
@@ -216,7 +223,7 @@ public final class VerifyJob {
         RangeReader o = original.get(check.originalPath(), check.originalLength());
         String problem = item.dense()
             ? compareDense(o, check.originalOffset(), s, item.offset(), item.byteLength(), chunkBytes)
-            : compareCodes(o, check.originalOffset(), s, item, chunkBytes);
+            : compareCodes(o, check.originalOffset(), s, item, check.storedBooks(), chunkBytes);
         if (problem != null) {
           out.add(new Mismatch(check.index(), check.originalPath(), item.name(),
               problem + " (stored in " + where + ")"));
@@ -268,15 +275,23 @@ public final class VerifyJob {
    * and scale; else the first weight whose code differs.
    */
   private static String compareCodes(RangeReader original, long originalOffset, RangeReader stored,
-      StoredTensor item, long chunkBytes) throws IOException {
+      StoredTensor item, boolean storedBooks, long chunkBytes) throws IOException {
     int bits = item.bits();
     byte[][] buf = {new byte[0]};
+    float[][] books = null;
+    if (storedBooks) {
+      io.sparticle.quant.KMeansCodec codec = (io.sparticle.quant.KMeansCodec) item.codec(stored);
+      books = new float[Math.toIntExact(item.layout().numUnits())][];
+      for (int u = 0; u < books.length; u++) {
+        books[u] = codec.codebook(u).centroids();
+      }
+    }
     TensorEncoder.Encoded encoded;
     try {
       encoded = TensorEncoder.encode(original, originalOffset, item.dtype(), item.shape(),
           item.axis(), item.spec(), item.sharedCodebook(), item.scale(),
           item.outliers() == null ? io.sparticle.quant.ValueHistogram.Outliers.NONE
-              : item.outliers().rule(), chunkBytes,
+              : item.outliers().rule(), null, books, chunkBytes,
           (first, n, packed, packedBytes) -> {
             if (buf[0].length < packedBytes) {
               buf[0] = new byte[packedBytes];

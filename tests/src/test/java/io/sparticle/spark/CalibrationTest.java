@@ -83,7 +83,8 @@ class CalibrationTest {
             new JobConfig.Calibration(SENTENCES.toString(), null, null))).execute();
     assertFalse(p.calibrated());
     assertTrue(c.calibrated());
-    assertEquals(p.outputBytes(), c.outputBytes());
+    // The same stored bytes (the manifest marks the calibrated groups, a few bytes each).
+    assertEquals(p.codeBytes() + p.codebookBytes(), c.codeBytes() + c.codebookBytes());
     assertEquals(36, c.calibration().byTensor().size());
     assertEquals(156, c.calibration().sentences());
     assertTrue(c.calibration().tokens() > 1000, c.calibration().tokens() + " tokens");
@@ -113,6 +114,43 @@ class CalibrationTest {
       double calCos = meanCosine(eval, calibrated, "calibrated");
       assertTrue(calCos > plainCos + 0.003, "calibrated " + calCos + " against plain " + plainCos);
     }
+  }
+
+  /**
+   * Per-channel codebooks are fitted in the encode tasks with the calibration's importance, which
+   * the checkpoint does not hold: the manifest marks the groups, and {@code verify --against}
+   * checks every code against the stored codebooks (an unweighted fit gives other codebooks, so
+   * fitting again could not verify them).
+   */
+  @Test
+  void calibratedChannelCodebooksVerifyAgainstTheInput() throws Exception {
+    Path plain = tmp.resolve("channel-plain");
+    Path calibrated = tmp.resolve("channel-calibrated");
+    JobConfig channel = JobConfig.fromYaml("scope: channel\n");
+    Sparticle.compress(SharedSpark.get()).input(model.toString()).output(plain.toString())
+        .config(channel).execute();
+    Sparticle.compress(SharedSpark.get()).input(model.toString()).output(calibrated.toString())
+        .config(channel.withCalibration(new JobConfig.Calibration(SENTENCES.toString(), null, null)))
+        .execute();
+    io.sparticle.format.Manifest m = io.sparticle.format.Manifest.parse("m",
+        Files.readAllBytes(calibrated.resolve("manifest.json")));
+    long marked = m.groups().stream().filter(io.sparticle.format.Manifest.GroupEntry::importance)
+        .count();
+    assertEquals(36, marked, "groups fitted with importance");
+    assertFalse(io.sparticle.format.Manifest.parse("m", Files.readAllBytes(plain.resolve(
+        "manifest.json"))).groups().stream().anyMatch(io.sparticle.format.Manifest.GroupEntry::importance));
+    assertEquals(model.toString(),
+        VerifyJob.verify(SharedSpark.get(), calibrated.toString(), model.toString()).against());
+    // The same codes, sizes and layout; other codebooks than the plain fit's.
+    assertEquals(Checkpoints.fileNames(plain), Checkpoints.fileNames(calibrated));
+    boolean differ = false;
+    for (String f : Checkpoints.fileNames(plain)) {
+      if (f.startsWith("part-")) {
+        differ |= !java.util.Arrays.equals(Files.readAllBytes(plain.resolve(f)),
+            Files.readAllBytes(calibrated.resolve(f)));
+      }
+    }
+    assertTrue(differ, "calibration changed the per-channel codebooks");
   }
 
   /**

@@ -45,7 +45,7 @@ import org.apache.hadoop.fs.Path;
  * for an ONNX initializer ({@code [in, out]} for MatMul). Values are mean squared activations (or
  * any non-negative per-channel importance); entries for tensors that are kept dense are ignored.
  */
-final class ImportanceLoader {
+public final class ImportanceLoader {
   private ImportanceLoader() {}
 
   /**
@@ -58,7 +58,7 @@ final class ImportanceLoader {
    *     weights: its output error is its importance-weighted squared error times this
    * @param skipped compressed tensors left without importance, with the reason
    */
-  record Loaded(Map<Integer, Importance> byTensor, Map<Integer, Double> outputScale, String source,
+  public record Loaded(Map<Integer, Importance> byTensor, Map<Integer, Double> outputScale, String source,
       String path, int sentences, long tokens, Map<String, String> skipped, double seconds) {
     static final Loaded NONE = new Loaded(Map.of(), Map.of(), null, null, 0, 0, Map.of(), 0);
   }

@@ -176,6 +176,43 @@ class StorageRoundTripTest {
         "nothing published: " + sizes);
   }
 
+  /**
+   * Calibration with the model, its tokenizer and the sentences on HDFS: the driver copies them
+   * to local files for ONNX Runtime, and the checkpoint is the one the same job on local files
+   * writes.
+   */
+  @Test
+  void calibrationReadsModelTokenizerAndSentencesFromHdfs() throws Exception {
+    Path local = tmp.resolve("minilm");
+    java.nio.file.Files.createDirectories(local);
+    for (String[] f : new String[][] {{"/all-minilm-l6-v2.onnx", "model.onnx"},
+        {"/all-minilm-l6-v2-tokenizer.json", "tokenizer.json"}}) {
+      try (InputStream in = StorageRoundTripTest.class.getResourceAsStream(f[0])) {
+        java.nio.file.Files.copy(in, local.resolve(f[1]));
+      }
+    }
+    Path sentences = Path.of("..", "conf", "calibration-en.txt");
+    String hdfs = MiniHdfs.uri() + "/calibration";
+    FileSystem fs = new org.apache.hadoop.fs.Path(hdfs).getFileSystem(conf);
+    fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(local.resolve("model.onnx").toUri()),
+        new org.apache.hadoop.fs.Path(hdfs + "/model/model.onnx"));
+    fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(local.resolve("tokenizer.json").toUri()),
+        new org.apache.hadoop.fs.Path(hdfs + "/model/tokenizer.json"));
+    fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(sentences.toAbsolutePath().toUri()),
+        new org.apache.hadoop.fs.Path(hdfs + "/sentences.txt"));
+
+    String fromLocal = tmp.resolve("calibrated-local").toString();
+    Sparticle.compress(spark).input(local.resolve("model.onnx").toString()).output(fromLocal)
+        .config(JobConfig.defaults().withCalibration(
+            new JobConfig.Calibration(sentences.toString(), null, null))).execute();
+    String fromHdfs = tmp.resolve("calibrated-hdfs").toString();
+    CompressReport r = Sparticle.compress(spark).input(hdfs + "/model/model.onnx").output(fromHdfs)
+        .config(JobConfig.defaults().withCalibration(
+            new JobConfig.Calibration(hdfs + "/sentences.txt", null, null))).execute();
+    assertEquals(156, r.calibration().sentences());
+    assertSameFiles(fromLocal, fromHdfs);
+  }
+
   private static void assertNoTemporary(String dir) throws IOException {
     org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(dir, "_temporary");
     assertFalse(p.getFileSystem(conf).exists(p), "temp files are cleaned");

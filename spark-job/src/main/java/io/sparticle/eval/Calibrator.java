@@ -25,13 +25,14 @@ import java.util.Set;
  * see {@link OnnxGraph#weightInputs}), the mean squared activation of each of its input channels
  * over all real tokens (padding left out): the diagonal of the layer's input Hessian.
  *
- * <p>How: a copy of the model whose graph also outputs every such activation (written to a
- * temporary directory beside links to the model's external data files, deleted afterwards) runs
- * the sentences in batches, as {@link EmbeddingEvaluator} does. Activations must be float.
+ * <p>How: a copy of the model whose graph also outputs every such activation, loaded from memory
+ * (its external data files, if any, read from the model's directory), runs the sentences in
+ * batches, as {@link EmbeddingEvaluator} does. A weight that several nodes multiply gets the sum
+ * of their activations' means. Activations must be float.
  *
  * <pre>{@code
  * try (EmbeddingEvaluator tok = EmbeddingEvaluator.builder().tokenizer(tokenizerJson).build()) {
- *   Calibrator.Result r = Calibrator.run(tok, Path.of("model.onnx"), Set.of(), ranks, sentences);
+ *   Calibrator.Result r = Calibrator.run(tok, Path.of("model.onnx"), shapes, sentences);
  *   float[] channels = r.channels().get("encoder.layer.0.attention.self.query.weight");
  * }
  * }</pre>
@@ -51,15 +52,14 @@ public final class Calibrator {
       Map<String, String> skipped, int sentences, long tokens, double seconds) {}
 
   /**
-   * Calibrates {@code model} (a local .onnx whose external data files, named {@code
-   * externalFiles}, lie beside it) on {@code sentences}, tokenized by {@code tokenizer}'s
-   * tokenizer in its batches.
+   * Calibrates {@code model} (a local .onnx; external data files beside it) on {@code sentences},
+   * tokenized by {@code tokenizer}'s tokenizer in its batches.
    *
    * @param dims by initializer name, the shape of every weight to calibrate
    * @throws IOException if the model cannot be read or run, or an activation is not float
    */
-  public static Result run(EmbeddingEvaluator tokenizer, Path model, Set<String> externalFiles,
-      Map<String, long[]> dims, List<String> sentences) throws IOException {
+  public static Result run(EmbeddingEvaluator tokenizer, Path model, Map<String, long[]> dims,
+      List<String> sentences) throws IOException {
     long t0 = System.nanoTime();
     byte[] bytes = Files.readAllBytes(model);
     String file = model.toString();
@@ -72,81 +72,64 @@ public final class Calibrator {
     List<String> probeOutputs = new ArrayList<>(activations);
     probeOutputs.removeAll(graph.graphOutputs());
     byte[] probe = OnnxGraph.withOutputs(bytes, file, probeOutputs);
-    Path dir = Files.createTempDirectory("sparticle-calibration");
-    try {
-      Path probeFile = dir.resolve("probe.onnx");
-      Files.write(probeFile, probe);
-      Path modelDir = model.toAbsolutePath().getParent();
-      for (String f : externalFiles) {
-        Path target = modelDir.resolve(f);
-        try {
-          Files.createSymbolicLink(dir.resolve(f), target);
-        } catch (IOException | UnsupportedOperationException e) {
-          Files.copy(target, dir.resolve(f));
-        }
-      }
-      Map<String, double[]> sums = new LinkedHashMap<>();
-      long[] tokens = new long[1];
-      Map<String, Long> rows = new HashMap<>();
-      EmbeddingEvaluator.onNativeStack(() -> {
-        measure(tokenizer, probeFile, model, activations, sentences, sums, rows, tokens);
-        return null;
-      });
-      Map<String, float[]> channels = new LinkedHashMap<>();
-      Map<String, Integer> axes = new LinkedHashMap<>();
-      Map<String, String> skipped = new LinkedHashMap<>();
-      for (Map.Entry<String, List<OnnxGraph.WeightInput>> e : uses.entrySet()) {
-        long[] shape = dims.get(e.getKey());
-        int axis = e.getValue().get(0).axis();
-        double[] acc = new double[(int) shape[axis]];
-        String why = null;
-        for (OnnxGraph.WeightInput w : e.getValue()) {
-          double[] s = sums.get(w.activation());
-          if (w.axis() != axis) {
-            why = "it is multiplied along different axes by different nodes";
-          } else if (s == null) {
-            why = "its activation '" + w.activation() + "' was not produced";
-          } else if (s.length != acc.length) {
-            why = "its activation '" + w.activation() + "' has " + s.length
-                + " channels, the weight " + acc.length;
-          } else {
-            long n = Math.max(1, rows.get(w.activation()));
-            for (int c = 0; c < acc.length; c++) {
-              acc[c] += s[c] / n;
-            }
+    Path modelDir = model.toAbsolutePath().getParent();
+    Map<String, double[]> sums = new LinkedHashMap<>();
+    long[] tokens = new long[1];
+    Map<String, Long> rows = new HashMap<>();
+    EmbeddingEvaluator.onNativeStack(() -> {
+      measure(tokenizer, probe, modelDir, model, activations, sentences, sums, rows, tokens);
+      return null;
+    });
+    Map<String, float[]> channels = new LinkedHashMap<>();
+    Map<String, Integer> axes = new LinkedHashMap<>();
+    Map<String, String> skipped = new LinkedHashMap<>();
+    for (Map.Entry<String, List<OnnxGraph.WeightInput>> e : uses.entrySet()) {
+      long[] shape = dims.get(e.getKey());
+      int axis = e.getValue().get(0).axis();
+      double[] acc = new double[(int) shape[axis]];
+      String why = null;
+      for (OnnxGraph.WeightInput w : e.getValue()) {
+        double[] s = sums.get(w.activation());
+        if (w.axis() != axis) {
+          why = "it is multiplied along different axes by different nodes";
+        } else if (s == null) {
+          why = "its activation '" + w.activation() + "' was not produced";
+        } else if (s.length != acc.length) {
+          why = "its activation '" + w.activation() + "' has " + s.length
+              + " channels, the weight " + acc.length;
+        } else {
+          long n = Math.max(1, rows.get(w.activation()));
+          for (int c = 0; c < acc.length; c++) {
+            acc[c] += s[c] / n;
           }
         }
-        if (why != null) {
-          skipped.put(e.getKey(), why);
-          continue;
-        }
-        float[] f = new float[acc.length];
-        for (int c = 0; c < f.length; c++) {
-          f[c] = (float) acc[c];
-        }
-        channels.put(e.getKey(), f);
-        axes.put(e.getKey(), axis);
       }
-      return new Result(channels, axes, skipped, sentences.size(), tokens[0],
-          (System.nanoTime() - t0) / 1e9);
-    } finally {
-      try (var paths = Files.list(dir)) {
-        for (Path p : (Iterable<Path>) paths::iterator) {
-          Files.deleteIfExists(p);
-        }
+      if (why != null) {
+        skipped.put(e.getKey(), why);
+        continue;
       }
-      Files.deleteIfExists(dir);
+      float[] f = new float[acc.length];
+      for (int c = 0; c < f.length; c++) {
+        f[c] = (float) acc[c];
+      }
+      channels.put(e.getKey(), f);
+      axes.put(e.getKey(), axis);
     }
+    return new Result(channels, axes, skipped, sentences.size(), tokens[0],
+        (System.nanoTime() - t0) / 1e9);
   }
 
-  private static void measure(EmbeddingEvaluator tokenizer, Path probe, Path model,
+  /** ONNX Runtime's session option: where a model loaded from memory finds its external data. */
+  static final String EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path";
+
+  private static void measure(EmbeddingEvaluator tokenizer, byte[] probe, Path modelDir, Path model,
       Set<String> activations, List<String> sentences,
       Map<String, double[]> sums, Map<String, Long> rows, long[] tokens) throws IOException {
     List<EmbeddingEvaluator.Batch> batches = tokenizer.tokenize(sentences);
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     Set<String> wanted = new LinkedHashSet<>(activations);
-    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
-        OrtSession session = env.createSession(probe.toString(), options)) {
+    try (OrtSession.SessionOptions options = newOptions(modelDir);
+        OrtSession session = env.createSession(probe, options)) {
       EmbeddingEvaluator.Signature sig = EmbeddingEvaluator.Signature.of(model, session);
       if (wanted.isEmpty()) {
         return;
@@ -172,6 +155,12 @@ public final class Calibrator {
     } catch (OrtException e) {
       throw new IOException("Cannot calibrate model " + model + ": " + e.getMessage(), e);
     }
+  }
+
+  private static OrtSession.SessionOptions newOptions(Path modelDir) throws OrtException {
+    OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+    options.addConfigEntry(EXTERNAL_DATA_FOLDER, modelDir.toString());
+    return options;
   }
 
   /**

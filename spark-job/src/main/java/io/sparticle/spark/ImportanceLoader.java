@@ -107,11 +107,9 @@ public final class ImportanceLoader {
         }
         java.nio.file.Path tokenizer = local(tokPath, tmp.resolve("tokenizer"), conf);
         List<String> text = Sentences.load(local(new Path(c.sentences()), tmp.resolve("sentences"), conf));
-        Set<String> external = new java.util.HashSet<>(onnx.fileLengths().keySet());
-        external.remove(onnx.fileName());
         Calibrator.Result r;
         try (EmbeddingEvaluator tok = EmbeddingEvaluator.builder().tokenizer(tokenizer).build()) {
-          r = Calibrator.run(tok, model, external, dims, text);
+          r = Calibrator.run(tok, model, dims, text);
         }
         channels.putAll(r.channels());
         axes.putAll(r.axes());

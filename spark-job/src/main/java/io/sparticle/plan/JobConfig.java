@@ -36,7 +36,8 @@ import java.util.regex.PatternSyntaxException;
  * {@code min-elements} (default 4096), {@code min-rank} (default 2), {@code chunk-bytes} (default
  * 64 MiB), {@code output-shard-bytes} (input bytes per output file, default 512 MiB),
  * {@code grouping} (module|tensor, see {@link Grouping}, default module), {@code non-finite}
- * (error|keep-dense, see {@link NonFinite}, default error),
+ * (error|keep-dense, see {@link NonFinite}, default error), {@code calibration}, {@code tokenizer}
+ * and {@code importance} (see {@link Calibration}, default none),
  * {@code kmeans: {max-iterations, tolerance, seed, fit-threads}}, and {@code rules}: a list of
  * {@code {match, group, bits, keep-dense, per-tensor-scale, method, scope, block-size,
  * codebook-precision, scale-precision}}. {@link #fromYaml(String, Map)} applies options given as

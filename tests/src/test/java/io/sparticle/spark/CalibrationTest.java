@@ -201,6 +201,33 @@ class CalibrationTest {
     System.out.printf(Locale.ROOT, "importance-weighted error: plain %.4e, weighted fit %.4e%n",
         plainErr, weightedErr);
     assertTrue(weightedErr < 0.8 * plainErr, weightedErr + " against " + plainErr);
+
+    // Per-channel codebooks over rows ([out, in]: each row's weights weighted along it), checked
+    // against the input with the stored codebooks.
+    Path channel = tmp.resolve("gen-channel");
+    Path channelPlain = tmp.resolve("gen-channel-plain");
+    JobConfig perChannel = base.withEncoding(new JobConfig.Encoding(
+        io.sparticle.quant.EncodingSpec.Method.KMEANS, io.sparticle.quant.EncodingSpec.Scope.CHANNEL,
+        null, null, 0, null));
+    Sparticle.compress(SharedSpark.get()).input(src.toString()).output(channelPlain.toString())
+        .config(perChannel).execute();
+    Sparticle.compress(SharedSpark.get()).input(src.toString()).output(channel.toString())
+        .config(perChannel.withCalibration(new JobConfig.Calibration(null, null, file.toString())))
+        .execute();
+    assertEquals(src.toString(),
+        VerifyJob.verify(SharedSpark.get(), channel.toString(), src.toString()).against());
+    Map<String, Checkpoints.Tensor> c = decompressed(channel, "channel");
+    Map<String, Checkpoints.Tensor> cp = decompressed(channelPlain, "channel-plain");
+    double channelErr = 0;
+    double channelPlainErr = 0;
+    for (Map.Entry<String, float[]> e : importance.entrySet()) {
+      float[] x = original.get(e.getKey()).floats();
+      channelErr += weightedError(x, c.get(e.getKey()).floats(), e.getValue());
+      channelPlainErr += weightedError(x, cp.get(e.getKey()).floats(), e.getValue());
+    }
+    System.out.printf(Locale.ROOT, "per channel: plain %.4e, weighted fit %.4e%n",
+        channelPlainErr, channelErr);
+    assertTrue(channelErr < 0.8 * channelPlainErr, channelErr + " against " + channelPlainErr);
   }
 
   private static Map<String, Checkpoints.Tensor> decompressed(Path packed, String name)

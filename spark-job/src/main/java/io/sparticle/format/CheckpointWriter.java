@@ -39,13 +39,6 @@ public final class CheckpointWriter {
       this(tensor, name, sourceFile, sourceLength, dtype, offset, shape, byteLength, group, axis,
           scale, ValueHistogram.Outliers.NONE, null);
     }
-
-    public Item(int tensor, String name, String sourceFile, long sourceLength, DType dtype,
-        long offset, long[] shape, long byteLength, int group, int axis, float scale,
-        ValueHistogram.Outliers outliers) {
-      this(tensor, name, sourceFile, sourceLength, dtype, offset, shape, byteLength, group, axis,
-          scale, outliers, null);
-    }
   }
 
   /** Opens source files for positioned reads; the caller owns and closes them. */
@@ -96,7 +89,7 @@ public final class CheckpointWriter {
         try {
           e = TensorEncoder.encode(in, item.offset(), item.dtype(), item.shape(), item.axis(),
               specs[item.group()], codebooks[item.group()], item.scale(), item.outliers(),
-              item.importance(), chunkBytes,
+              item.importance(), null, chunkBytes,
               (first, n, packed, packedBytes) -> out.write(packed, 0, packedBytes), checkpoint);
         } catch (IllegalArgumentException ex) {
           throw new IllegalArgumentException("Tensor '" + item.name() + "' of " + item.sourceFile()

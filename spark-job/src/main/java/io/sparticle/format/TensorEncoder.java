@@ -82,24 +82,15 @@ public final class TensorEncoder {
       EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
       long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
     return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers, null,
-        chunkBytes, sink, checkpoint);
+        null, chunkBytes, sink, checkpoint);
   }
 
   /**
-   * Encodes as above; with an {@code importance} (else null) the error statistics also sum
-   * every weight's squared error times its importance ({@link ErrorStats#outputError}).
-   */
-  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
-      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
-      Importance importance, long chunkBytes, PackedChunks sink,
-      TensorDecoder.Checkpoint checkpoint) throws IOException {
-    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers,
-        importance, null, chunkBytes, sink, checkpoint);
-  }
-
-  /**
-   * Encodes as above; a per-channel kmeans tensor takes {@code channelCodebooks} (one ascending
-   * codebook per unit, already in the spec's precision) instead of fitting its own, when not null.
+   * Encodes as above. With an {@code importance} (else null) the error statistics also sum every
+   * weight's squared error times its importance ({@link ErrorStats#outputError}), and per-channel
+   * codebooks are fitted with each weight weighted by it. A per-channel kmeans tensor takes
+   * {@code channelCodebooks} (one ascending codebook per unit, already in the spec's precision)
+   * instead of fitting its own, when not null.
    */
   public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
       EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,

@@ -33,12 +33,7 @@ final class EncodePass {
   record PartResult(int part, String fileName, long size, String crc32c,
       List<CheckpointWriter.TensorError> errors) implements Serializable {}
 
-  static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, float[][] codebooks,
-      float[] scales, String outputDir, SerializableConfiguration conf, ReadMeter meter) {
-    return run(jsc, plan, codebooks, scales, java.util.Map.of(), outputDir, conf, meter);
-  }
-
-  /** As above, the output error of tensors in {@code importance} measured with it. */
+  /** The pass; the output error of tensors in {@code importance} is measured with it. */
   static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, float[][] codebooks,
       float[] scales, java.util.Map<Integer, io.sparticle.quant.Importance> importance,
       String outputDir, SerializableConfiguration conf, ReadMeter meter) {

@@ -62,12 +62,7 @@ final class HistogramPass {
    */
   static final long BLOCK_SAMPLE_WEIGHTS = 1 << 19;
 
-  static Result run(JavaSparkContext jsc, CompressionPlan plan,
-      SerializableConfiguration conf, ReadMeter meter) throws IOException {
-    return run(jsc, plan, Map.of(), conf, meter);
-  }
-
-  /** As above, the histograms of tensors in {@code importance} weighted by it. */
+  /** The pass; the histograms of tensors in {@code importance} are weighted by it. */
   static Result run(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, Importance> importance,
       SerializableConfiguration conf, ReadMeter meter) throws IOException {
     long[] stride = new long[plan.groups().size()];

@@ -42,12 +42,7 @@ final class Particleizer {
   /** A fitted group: the codebook (already rounded to the storage precision) and tensor scales. */
   record Fit(Codebook codebook, int iterations, int points, double initSeconds, double mllibSeconds) {}
 
-  static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
-      Map<Integer, BlockSample> samples, float[] scales) throws InterruptedException {
-    return fitAll(jsc, plan, hist, samples, Map.of(), scales);
-  }
-
-  /** As above, sampled blocks of tensors in {@code importance} weighted by it. */
+  /** Every shared codebook; sampled blocks of tensors in {@code importance} weighted by it. */
   static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
       Map<Integer, BlockSample> samples, Map<Integer, Importance> importance, float[] scales)
       throws InterruptedException {
@@ -109,7 +104,7 @@ final class Particleizer {
 
   static Fit fit(JavaSparkContext jsc, CompressionPlan plan, Group group,
       Map<Integer, ValueHistogram> hist, float[] scales, JobConfig config) {
-    return fitPoints(jsc, group, points(plan, group, hist, scales), config, true);
+    return fitPoints(jsc, group, points(plan, group, hist, scales, true), config, true);
   }
 
   /** Bins of the bounded histogram of block-normalized weights. */
@@ -191,14 +186,9 @@ final class Particleizer {
     return new Sample(x, w);
   }
 
-  /** The two rounds of {@link #fitBlocks} on sampled blocks {@code x}; MLlib fits round 2 when asked. */
-  static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, JobConfig config,
-      boolean mllib) {
-    return fitBlockSample(jsc, group, x, null, config, mllib, false);
-  }
-
   /**
-   * As above, each weight {@code x[i]} weighted by {@code importance[i]} in the clustering
+   * The two rounds of {@link #fitBlocks} on sampled blocks {@code x} (MLlib fits round 2 when
+   * asked), each weight {@code x[i]} weighted by {@code importance[i]} in the clustering
    * (null: all 1); the scale search is unweighted. {@code quick}: see {@link #fitPoints}.
    */
   static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, float[] importance,
@@ -435,12 +425,10 @@ final class Particleizer {
     return new Standardized(z, mean, std);
   }
 
-  static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
-      float[] scales) {
-    return points(plan, group, hist, scales, true);
-  }
-
-  /** As above; {@code weighted}: bins weigh their importance where they have one, else their count. */
+  /**
+   * The group's distinct (scaled) values with their weights; {@code weighted}: bins weigh their
+   * importance where they have one, else their count.
+   */
   static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
       float[] scales, boolean weighted) {
     int n = 0;

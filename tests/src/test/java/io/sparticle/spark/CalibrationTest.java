@@ -189,15 +189,8 @@ class CalibrationTest {
     assertEquals("importance-file", w.calibration().source());
     assertEquals(importance.size(), w.calibration().byTensor().size());
 
-    Map<String, Checkpoints.Tensor> a = decompressed(plain, "plain");
-    Map<String, Checkpoints.Tensor> b = decompressed(weighted, "weighted");
-    double plainErr = 0;
-    double weightedErr = 0;
-    for (Map.Entry<String, float[]> e : importance.entrySet()) {
-      float[] x = original.get(e.getKey()).floats();
-      plainErr += weightedError(x, a.get(e.getKey()).floats(), e.getValue());
-      weightedErr += weightedError(x, b.get(e.getKey()).floats(), e.getValue());
-    }
+    double plainErr = weightedError(original, plain, importance);
+    double weightedErr = weightedError(original, weighted, importance);
     System.out.printf(Locale.ROOT, "importance-weighted error: plain %.4e, weighted fit %.4e%n",
         plainErr, weightedErr);
     assertTrue(weightedErr < 0.8 * plainErr, weightedErr + " against " + plainErr);
@@ -216,26 +209,29 @@ class CalibrationTest {
         .execute();
     assertEquals(src.toString(),
         VerifyJob.verify(SharedSpark.get(), channel.toString(), src.toString()).against());
-    Map<String, Checkpoints.Tensor> c = decompressed(channel, "channel");
-    Map<String, Checkpoints.Tensor> cp = decompressed(channelPlain, "channel-plain");
-    double channelErr = 0;
-    double channelPlainErr = 0;
-    for (Map.Entry<String, float[]> e : importance.entrySet()) {
-      float[] x = original.get(e.getKey()).floats();
-      channelErr += weightedError(x, c.get(e.getKey()).floats(), e.getValue());
-      channelPlainErr += weightedError(x, cp.get(e.getKey()).floats(), e.getValue());
-    }
+    double channelErr = weightedError(original, channel, importance);
+    double channelPlainErr = weightedError(original, channelPlain, importance);
     System.out.printf(Locale.ROOT, "per channel: plain %.4e, weighted fit %.4e%n",
         channelPlainErr, channelErr);
     assertTrue(channelErr < 0.8 * channelPlainErr, channelErr + " against " + channelPlainErr);
   }
 
-  private static Map<String, Checkpoints.Tensor> decompressed(Path packed, String name)
-      throws Exception {
-    Path out = tmp.resolve("dense-" + name);
+  /**
+   * The importance-weighted squared error of {@code packed}'s decompressed weights against
+   * {@code original}, summed over the tensors in {@code importance}.
+   */
+  private static double weightedError(Map<String, Checkpoints.Tensor> original, Path packed,
+      Map<String, float[]> importance) throws Exception {
+    Path out = tmp.resolve("dense-" + packed.getFileName());
     Sparticle.decompress(SharedSpark.get()).input(packed.toString()).output(out.toString())
         .execute();
-    return Checkpoints.readAll(out);
+    Map<String, Checkpoints.Tensor> dense = Checkpoints.readAll(out);
+    double sum = 0;
+    for (Map.Entry<String, float[]> e : importance.entrySet()) {
+      sum += weightedError(original.get(e.getKey()).floats(), dense.get(e.getKey()).floats(),
+          e.getValue());
+    }
+    return sum;
   }
 
   /** Weights [out, in]: sum of importance[in] times squared error. */

@@ -41,6 +41,11 @@ final class VectorVqKernel implements VqCodebook.Kernel {
     }
   }
 
+  /** Sub-vectors per group: 8 on AVX2, 16 on AVX-512 (the JVM's preferred species). */
+  static int lanes() {
+    return S.length();
+  }
+
   @Override
   public void encode(float[] x, int off, int elemStep, int vecStep, int n, int[] codes,
       int codesOff) {
@@ -60,19 +65,18 @@ final class VectorVqKernel implements VqCodebook.Kernel {
           }
         }
       }
-      FloatVector codesOfGroup;
+      // Whole groups inside one method each: a vector passed to or returned from a method that
+      // is not inlined is boxed, and the scans are too big to inline.
+      float[] src = q != null ? q : x;
+      int from = q != null ? 0 : base;
+      int step = q != null ? lanes : elemStep;
       if (d == 2) {
-        codesOfGroup = scan2(load(x, q, base, elemStep, 0), load(x, q, base, elemStep, 1));
+        scan2(src, from, step, out);
       } else if (d == 4) {
-        codesOfGroup = scan4(load(x, q, base, elemStep, 0), load(x, q, base, elemStep, 1),
-            load(x, q, base, elemStep, 2), load(x, q, base, elemStep, 3));
+        scan4(src, from, step, out);
       } else {
-        codesOfGroup = scan8(load(x, q, base, elemStep, 0), load(x, q, base, elemStep, 1),
-            load(x, q, base, elemStep, 2), load(x, q, base, elemStep, 3),
-            load(x, q, base, elemStep, 4), load(x, q, base, elemStep, 5),
-            load(x, q, base, elemStep, 6), load(x, q, base, elemStep, 7));
+        scan8(src, from, step, out);
       }
-      codesOfGroup.intoArray(out, 0);
       for (int l = 0; l < lanes; l++) {
         codes[codesOff + i + l] = (int) out[l];
       }
@@ -80,13 +84,6 @@ final class VectorVqKernel implements VqCodebook.Kernel {
     for (; i < n; i++) {
       codes[codesOff + i] = VqCodebook.nearestScalar(c, d, x, off + i * vecStep, elemStep);
     }
-  }
-
-  /** Coordinate {@code t} of the group's sub-vectors: from the transposed copy, or in place. */
-  private static FloatVector load(float[] x, float[] q, int base, int elemStep, int t) {
-    return q != null
-        ? FloatVector.fromArray(S, q, t * S.length())
-        : FloatVector.fromArray(S, x, base + t * elemStep);
   }
 
   /**
@@ -103,7 +100,13 @@ final class VectorVqKernel implements VqCodebook.Kernel {
         .reinterpretAsFloats();
   }
 
-  private FloatVector scan2(FloatVector x0, FloatVector x1) {
+  /**
+   * The codes of the group whose coordinate {@code t} is the lanes at {@code v[from + t * step]},
+   * as floats into {@code out}.
+   */
+  private void scan2(float[] v, int from, int step, float[] out) {
+    FloatVector x0 = FloatVector.fromArray(S, v, from);
+    FloatVector x1 = FloatVector.fromArray(S, v, from + step);
     float[] c = this.c;
     float[] idx = this.idx;
     int h = k >> 1;
@@ -125,10 +128,14 @@ final class VectorVqKernel implements VqCodebook.Kernel {
       bestB = min(bestB, distB);
       codeB = codeB.blend(idx[j + h], ltB);
     }
-    return codeA.blend(codeB, bestB.compare(VectorOperators.LT, bestA));
+    codeA.blend(codeB, bestB.compare(VectorOperators.LT, bestA)).intoArray(out, 0);
   }
 
-  private FloatVector scan4(FloatVector x0, FloatVector x1, FloatVector x2, FloatVector x3) {
+  private void scan4(float[] v, int from, int step, float[] out) {
+    FloatVector x0 = FloatVector.fromArray(S, v, from);
+    FloatVector x1 = FloatVector.fromArray(S, v, from + step);
+    FloatVector x2 = FloatVector.fromArray(S, v, from + 2 * step);
+    FloatVector x3 = FloatVector.fromArray(S, v, from + 3 * step);
     float[] c = this.c;
     float[] idx = this.idx;
     int h = k >> 1;
@@ -155,11 +162,18 @@ final class VectorVqKernel implements VqCodebook.Kernel {
       bestB = min(bestB, distB);
       codeB = codeB.blend(idx[j + h], ltB);
     }
-    return codeA.blend(codeB, bestB.compare(VectorOperators.LT, bestA));
+    codeA.blend(codeB, bestB.compare(VectorOperators.LT, bestA)).intoArray(out, 0);
   }
 
-  private FloatVector scan8(FloatVector x0, FloatVector x1, FloatVector x2, FloatVector x3,
-      FloatVector x4, FloatVector x5, FloatVector x6, FloatVector x7) {
+  private void scan8(float[] v, int from, int step, float[] out) {
+    FloatVector x0 = FloatVector.fromArray(S, v, from);
+    FloatVector x1 = FloatVector.fromArray(S, v, from + step);
+    FloatVector x2 = FloatVector.fromArray(S, v, from + 2 * step);
+    FloatVector x3 = FloatVector.fromArray(S, v, from + 3 * step);
+    FloatVector x4 = FloatVector.fromArray(S, v, from + 4 * step);
+    FloatVector x5 = FloatVector.fromArray(S, v, from + 5 * step);
+    FloatVector x6 = FloatVector.fromArray(S, v, from + 6 * step);
+    FloatVector x7 = FloatVector.fromArray(S, v, from + 7 * step);
     float[] c = this.c;
     float[] idx = this.idx;
     // One chain: eight coordinates of work per codeword already outlast the compare's latency,
@@ -181,6 +195,6 @@ final class VectorVqKernel implements VqCodebook.Kernel {
       best = min(best, dist);
       code = code.blend(idx[j], lt);
     }
-    return code;
+    code.intoArray(out, 0);
   }
 }

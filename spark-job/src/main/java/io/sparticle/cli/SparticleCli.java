@@ -143,10 +143,31 @@ public final class SparticleCli implements Callable<Integer> {
             + "multiples of Q, 16-bit); overrides the config's")
     String codebookPrecision;
 
-    @Option(names = "--method", paramLabel = "kmeans|uniform",
-        description = "Method for tensors no rule gives one: kmeans (default) or uniform "
-            + "(integers with a zero point); overrides the config's")
+    @Option(names = "--method", paramLabel = "kmeans|uniform|gmm|vq",
+        description = "Method for tensors no rule gives one: kmeans (default), uniform "
+            + "(integers with a zero point), gmm (a Gaussian mixture's means, most probable "
+            + "component) or vq (codewords of --vq-dim weights); overrides the config's")
     String method;
+
+    @Option(names = "--vq-dim", paramLabel = "D",
+        description = "vq: weights per sub-vector along the input dimension, 2, 4 (default) or 8; "
+            + "a code holds bits x D bits (k = 2^(bits x D) codewords, at most 65,536)")
+    Integer vqDim;
+
+    @Option(names = "--vq-sample", paramLabel = "N",
+        description = "vq: sub-vectors per group the codebook is fitted on (default 65536, at "
+            + "least 64 per codeword are used)")
+    Integer vqSample;
+
+    @Option(names = "--prune", paramLabel = "FRACTION",
+        description = "Set this fraction of each tensor's smallest-magnitude weights to exactly 0 "
+            + "with a reserved code, fitting the codebook on the rest (kmeans, gmm, uniform)")
+    String prune;
+
+    @Option(names = "--entropy", paramLabel = "none|huffman|rans",
+        description = "Entropy-code the codes (order-0, in independently decodable segments) "
+            + "instead of bit-packing them; default none")
+    String entropy;
 
     @Option(names = "--scope", paramLabel = "SCOPE",
         description = "Which weights share parameters: kmeans group (default), channel or block "
@@ -212,6 +233,10 @@ public final class SparticleCli implements Callable<Integer> {
       putIf(options, "block-size", blockSize);
       putIf(options, "scale-precision", scalePrecision);
       putIf(options, "outliers", outliers);
+      putIf(options, "vq-dim", vqDim);
+      putIf(options, "vq-sample", vqSample);
+      putIf(options, "prune", prune);
+      putIf(options, "entropy", entropy);
       putIf(options, "target-bits", targetBits);
       putIf(options, "non-finite", nonFinite);
       putIf(options, "calibration", calibration);

@@ -146,16 +146,19 @@ public final class CompressedCheckpoint {
         }
         TensorInfo t = header.tensor(ge.codebook());
         DType want = Centroids.dtype(ge.codebookPrecision());
-        boolean ok = t != null && t.rank() == 1 && t.shape()[0] == ge.k()
+        int dim = ge.spec().dim();
+        long[] shape = dim == 1 ? new long[] {ge.k()} : new long[] {ge.k(), dim};
+        boolean ok = t != null && Arrays.equals(t.shape(), shape)
             && (ge.codebookPrecision().isStep() ? t.dtype() == want : t.dtype().isCompressibleFloat());
         if (!ok) {
           throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.child(name), ge.codebook(),
               "codebook of group '" + ge.name() + "' must be a "
-                  + (ge.codebookPrecision().isStep() ? "I16" : "float") + " tensor of shape [" + ge.k() + "]");
+                  + (ge.codebookPrecision().isStep() ? "I16" : "float") + " tensor of shape "
+                  + Arrays.toString(shape));
         }
         byte[] raw = new byte[(int) t.byteLength()];
         r.readFully(header.absoluteOffset(t), raw, 0, raw.length);
-        float[] c = new float[ge.k()];
+        float[] c = new float[ge.k() * dim];
         for (int i = 0; i < c.length; i++) {
           c[i] = Centroids.get(raw, i, t.dtype(), ge.codebookPrecision());
           if (!Float.isFinite(c[i])) {
@@ -187,15 +190,29 @@ public final class CompressedCheckpoint {
       }
       return new StoredTensor(t.name(), dtype, t.shape(), file, header.fileLength(),
           header.absoluteOffset(stored), stored.byteLength(), null, null, 1f, -1, null, null, null,
-          null, null);
+          null, null, null, null, null, 0);
     }
     Manifest.GroupEntry group = manifest.groups().get(t.group());
     EncodingSpec spec = group.spec();
-    long packed = BitPacking.bytesRequired(numel, t.bits());
-    if (stored.dtype() != DType.U8 || stored.byteLength() != packed) {
-      throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
-          "codes must be U8 [" + packed + "] for " + numel + " values at " + t.bits()
-              + " bits, found " + stored.dtype() + Arrays.toString(stored.shape()));
+    long numCodes = numel / spec.dim();
+    StoredTensor.Aux segments = null;
+    long packed;
+    if (spec.entropy() == EncodingSpec.Entropy.NONE) {
+      packed = BitPacking.bytesRequired(numCodes, spec.codeBits());
+      if (stored.dtype() != DType.U8 || stored.byteLength() != packed) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
+            "codes must be U8 [" + packed + "] for " + numCodes + " codes at " + spec.codeBits()
+                + " bits, found " + stored.dtype() + Arrays.toString(stored.shape()));
+      }
+    } else {
+      packed = stored.byteLength();
+      if (stored.dtype() != DType.U8 || stored.rank() != 1) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, file, t.name(),
+            "entropy-coded codes must be a U8 vector, found " + stored.dtype()
+                + Arrays.toString(stored.shape()));
+      }
+      long count = (numCodes + group.segmentCodes() - 1) / group.segmentCodes();
+      segments = aux(header, file, t, t.segmentsKey(), DType.U64, new long[] {count});
     }
     UnitLayout layout;
     try {
@@ -230,7 +247,10 @@ public final class CompressedCheckpoint {
     return new StoredTensor(t.name(), dtype, t.shape(), file, header.fileLength(),
         header.absoluteOffset(stored), packed, spec,
         spec.sharedCodebook() ? codebooks[t.group()] : null, t.scale(), t.axis(),
-        codebook, scales, zeros, ladder, sparse(header, file, t, spec, dtype));
+        codebook, scales, zeros, ladder, sparse(header, file, t, spec, dtype), segments,
+        t.pruned() == null ? null : new io.sparticle.quant.ValueHistogram.Pruned(
+            t.pruned().threshold(), t.pruned().count()),
+        group.mixture(), group.segmentCodes());
   }
 
   private static StoredTensor.Sparse sparse(SafetensorsHeader header, String file,

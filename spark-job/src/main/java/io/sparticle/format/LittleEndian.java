@@ -10,6 +10,8 @@ public final class LittleEndian {
       MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INT =
       MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final VarHandle LONG =
+      MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
   private LittleEndian() {}
 
@@ -20,6 +22,14 @@ public final class LittleEndian {
 
   public static int i32(byte[] b, int p) {
     return (int) INT.get(b, p);
+  }
+
+  public static long i64(byte[] b, int p) {
+    return (long) LONG.get(b, p);
+  }
+
+  public static void put64(byte[] b, int p, long v) {
+    LONG.set(b, p, v);
   }
 
   public static void put16(byte[] b, int p, int v) {

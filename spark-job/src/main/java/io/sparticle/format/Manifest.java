@@ -158,9 +158,24 @@ public record Manifest(
    *     verify --against} then checks the codes against the stored per-channel codebooks instead
    *     of fitting them again
    */
-  public record GroupEntry(String name, EncodingSpec spec, String codebook, boolean importance) {
+  /**
+   * @param mixture gmm: the fitted mixture's weights, means and variances in code order (the means
+   *     are the codebook); decoders ignore it, {@code verify --against} assigns codes from it;
+   *     else null
+   * @param zeroCode with pruning, the reserved code of the pruned weights in the shared codebook
+   *     (its centroid is exactly 0); else -1
+   * @param segmentCodes with entropy coding, the codes per segment (the last may be shorter);
+   *     else 0
+   */
+  public record GroupEntry(String name, EncodingSpec spec, String codebook, boolean importance,
+      Mixture mixture, int zeroCode, int segmentCodes) {
     public GroupEntry(String name, EncodingSpec spec, String codebook) {
       this(name, spec, codebook, false);
+    }
+
+    public GroupEntry(String name, EncodingSpec spec, String codebook, boolean importance) {
+      this(name, spec, codebook, importance, null, -1,
+          spec.entropy() == EncodingSpec.Entropy.NONE ? 0 : spec.segmentCodes());
     }
 
     /** A version-1 group: kmeans with one shared codebook. */
@@ -210,7 +225,15 @@ public record Manifest(
   public record TensorEntry(
       String name, String dtype, long[] shape, String sourceFile, String encoding, int group,
       int bits, float scale, String packing, String file, String key, int axis,
-      String codebookKey, String scaleKey, String zeroKey, String ladderKey, Outliers outliers) {
+      String codebookKey, String scaleKey, String zeroKey, String ladderKey, Outliers outliers,
+      Pruned pruned, String segmentsKey) {
+
+    public TensorEntry(String name, String dtype, long[] shape, String sourceFile, String encoding,
+        int group, int bits, float scale, String packing, String file, String key, int axis,
+        String codebookKey, String scaleKey, String zeroKey, String ladderKey, Outliers outliers) {
+      this(name, dtype, shape, sourceFile, encoding, group, bits, scale, packing, file, key, axis,
+          codebookKey, scaleKey, zeroKey, ladderKey, outliers, null, null);
+    }
 
     public TensorEntry(String name, String dtype, long[] shape, String sourceFile, String encoding,
         int group, int bits, float scale, String packing, String file, String key, int axis,
@@ -252,7 +275,9 @@ public record Manifest(
           && java.util.Objects.equals(scaleKey, t.scaleKey)
           && java.util.Objects.equals(zeroKey, t.zeroKey)
           && java.util.Objects.equals(ladderKey, t.ladderKey)
-          && java.util.Objects.equals(outliers, t.outliers);
+          && java.util.Objects.equals(outliers, t.outliers)
+          && java.util.Objects.equals(pruned, t.pruned)
+          && java.util.Objects.equals(segmentsKey, t.segmentsKey);
     }
 
     @Override
@@ -260,6 +285,13 @@ public record Manifest(
       return name.hashCode();
     }
   }
+
+  /** A gmm group's mixture, in code order (ascending means). */
+  public record Mixture(double[] weights, double[] means, double[] variances)
+      implements java.io.Serializable {}
+
+  /** A tensor's pruned weights: the {@code count} weights with {@code |x| <= threshold}, set to 0. */
+  public record Pruned(long count, float threshold) implements java.io.Serializable {}
 
   /**
    * A tensor's outliers: the {@code count} weights with {@code |x| > threshold}, stored sparse
@@ -320,7 +352,7 @@ public record Manifest(
       o.put("method", spec.method().key());
       o.put("bits", spec.bits());
       o.put("k", spec.k());
-      o.put("dim", 1);
+      o.put("dim", spec.dim());
       if (formatVersion >= 2) {
         o.put("scope", spec.scope().key());
         if (spec.scope() == Scope.BLOCK) {
@@ -332,8 +364,29 @@ public record Manifest(
         if (g.importance()) {
           o.put("importance", true);
         }
+        if (spec.prune() > 0) {
+          o.put("prune", spec.prune());
+          if (g.zeroCode() >= 0) {
+            o.put("zero_code", g.zeroCode());
+          }
+        }
+        if (spec.entropy() != EncodingSpec.Entropy.NONE) {
+          o.put("entropy", spec.entropy().key());
+          o.put("segment_codes", g.segmentCodes());
+        }
+        if (g.mixture() != null) {
+          ObjectNode m = o.putObject("mixture");
+          double[][] cols = {g.mixture().weights(), g.mixture().means(), g.mixture().variances()};
+          String[] keys = {"weights", "means", "variances"};
+          for (int i = 0; i < 3; i++) {
+            ArrayNode a = m.putArray(keys[i]);
+            for (double v : cols[i]) {
+              a.add(v);
+            }
+          }
+        }
       }
-      if (spec.method() == Method.KMEANS) {
+      if (spec.method() != Method.UNIFORM) {
         o.put("codebook_precision", spec.codebookPrecision().kind());
         if (spec.codebookPrecision().isStep()) {
           o.put("codebook_step", spec.codebookPrecision().step());
@@ -384,6 +437,14 @@ public record Manifest(
       }
       if (t.ladderKey() != null) {
         o.put("ladder_key", t.ladderKey());
+      }
+      if (t.pruned() != null) {
+        ObjectNode pr = o.putObject("prune");
+        pr.put("count", t.pruned().count());
+        pr.put("threshold", t.pruned().threshold());
+      }
+      if (t.segmentsKey() != null) {
+        o.put("segments_key", t.segmentsKey());
       }
       if (t.outliers() != null) {
         ObjectNode out = o.putObject("outliers");
@@ -554,6 +615,8 @@ public record Manifest(
       String zeroKey = null;
       String ladderKey = null;
       Outliers outliers = null;
+      Pruned pruned = null;
+      String segmentsKey = null;
       boolean v1Codebook = ENCODING_CODEBOOK.equals(encoding);
       if (v1Codebook || (version >= 2 && ENCODING_CODES.equals(encoding))) {
         group = intField(file, name, t, "group");
@@ -576,8 +639,37 @@ public record Manifest(
           scale = s.floatValue();
         }
         packing = textField(file, name, t, "packing");
-        if (!PACKING_LSB.equals(packing)) {
-          throw bad(file, name, "unknown packing '" + packing + "'");
+        if (!spec.entropy().packing().equals(packing)) {
+          throw bad(file, name, "packing '" + packing + "' "
+              + (PACKING_LSB.equals(packing) || "huffman".equals(packing) || "rans".equals(packing)
+                  ? "does not match its group's entropy '" + spec.entropy().key() + "'"
+                  : "is unknown (this reader knows lsb, huffman, rans)"));
+        }
+        if (spec.entropy() != EncodingSpec.Entropy.NONE) {
+          segmentsKey = textField(file, name, t, "segments_key");
+        }
+        if (spec.vector()) {
+          axis = intField(file, name, t, "axis");
+          if (axis < 0 || axis >= Math.max(1, shape.length)
+              || (axis != 0 && axis != shape.length - 1)) {
+            throw bad(file, name, "vq axis " + axis + " of a rank-" + shape.length
+                + " tensor must be 0 or " + (shape.length - 1));
+          }
+          if (shape.length == 0 || shape[axis] % spec.dim() != 0) {
+            throw bad(file, name, "vq axis " + axis + " of shape " + Arrays.toString(shape)
+                + " is not a multiple of dim " + spec.dim());
+          }
+        }
+        if (spec.prune() > 0) {
+          JsonNode o = t.path("prune");
+          JsonNode count = o.path("count");
+          JsonNode threshold = o.path("threshold");
+          if (!count.isIntegralNumber() || !count.canConvertToLong() || count.longValue() < 0
+              || !threshold.isNumber() || !Float.isFinite(threshold.floatValue())) {
+            throw bad(file, name, "'prune' must hold a non-negative integer 'count' and a "
+                + "finite 'threshold' (negative: nothing pruned)");
+          }
+          pruned = new Pruned(count.longValue(), threshold.floatValue());
         }
         if (spec.scope() == Scope.CHANNEL) {
           axis = intField(file, name, t, "axis");
@@ -627,7 +719,7 @@ public record Manifest(
       }
       tensors.add(new TensorEntry(name, dtype, shape, sourceFile, encoding, group, bits, scale,
           packing, dataFile, textField(file, name, t, "key"), axis, codebookKey, scaleKey, zeroKey,
-          ladderKey, outliers));
+          ladderKey, outliers, pruned, segmentsKey));
     }
     if (onnx != null) {
       if (!fileNames.contains(onnx.skeletonFile())) {
@@ -665,12 +757,15 @@ public record Manifest(
     }
     if (method == null || (version < 2 && method != Method.KMEANS)) {
       throw bad(file, null, "group '" + name + "' uses method '" + methodName
-          + "' that this reader does not know (it knows " + (version < 2 ? "kmeans" : "kmeans, uniform")
+          + "' that this reader does not know (it knows " + (version < 2 ? "kmeans" : "kmeans, uniform, gmm, vq")
           + " in format version " + version + "); use a newer Sparticle");
     }
-    if (bits < 1 || bits > 8 || k != (1 << bits) || dim != 1) {
+    boolean vq = method == Method.VQ;
+    if (bits < 1 || (vq ? (dim != 2 && dim != 4 && dim != 8) || bits * dim > 16 : bits > 8 || dim != 1)
+        || k != (1 << (bits * dim))) {
       throw bad(file, null, "group '" + name + "' has bits " + bits + ", k " + k + ", dim " + dim
-          + ": format version " + version + " has bits 1..8, k = 2^bits, dim 1");
+          + ": format version " + version + " has bits 1..8, k = 2^bits, dim 1"
+          + (vq ? "; vq has dim 2, 4 or 8 and k = 2^(bits x dim), at most 65536" : ""));
     }
     Scope scope = Scope.GROUP;
     int blockSize = 0;
@@ -695,7 +790,7 @@ public record Manifest(
     boolean perTensorScale = false;
     String codebook = null;
     try {
-      if (method == Method.KMEANS) {
+      if (method != Method.UNIFORM) {
         String p = textField(file, null, g, "codebook_precision");
         if (p.equals("step") && version >= 2) {
           JsonNode q = g.path("codebook_step");
@@ -727,9 +822,58 @@ public record Manifest(
         }
         outliers = o.doubleValue();
       }
+      double prune = 0;
+      int zeroCode = -1;
+      if (version >= 2 && g.has("prune")) {
+        JsonNode o = g.path("prune");
+        if (!o.isNumber()) {
+          throw bad(file, null, "group '" + name + "': 'prune' must be a number");
+        }
+        prune = o.doubleValue();
+        if (g.has("zero_code")) {
+          zeroCode = intField(file, null, g, "zero_code");
+          if (zeroCode < 0 || zeroCode >= k) {
+            throw bad(file, null, "group '" + name + "': zero_code " + zeroCode + " is not a code");
+          }
+        }
+      }
+      EncodingSpec.Entropy entropy = EncodingSpec.Entropy.NONE;
+      int segmentCodes = 0;
+      if (version >= 2 && g.has("entropy")) {
+        String e = textField(file, null, g, "entropy");
+        if (!e.equals("huffman") && !e.equals("rans")) {
+          throw bad(file, null, "group '" + name + "' has entropy '" + e
+              + "' that this reader does not know (it knows huffman, rans); use a newer Sparticle");
+        }
+        entropy = EncodingSpec.Entropy.parse(e);
+        segmentCodes = intField(file, null, g, "segment_codes");
+        if (segmentCodes < 1) {
+          throw bad(file, null, "group '" + name + "': segment_codes must be positive");
+        }
+      }
+      Mixture mixture = null;
+      if (method == Method.GMM) {
+        JsonNode m = g.path("mixture");
+        double[][] cols = new double[3][];
+        String[] keys = {"weights", "means", "variances"};
+        for (int i = 0; i < 3; i++) {
+          JsonNode a = m.path(keys[i]);
+          if (!a.isArray() || a.size() != k) {
+            throw bad(file, null, "group '" + name + "': mixture." + keys[i] + " must be " + k + " numbers");
+          }
+          cols[i] = new double[k];
+          for (int j = 0; j < k; j++) {
+            if (!a.get(j).isNumber() || !Double.isFinite(a.get(j).doubleValue())) {
+              throw bad(file, null, "group '" + name + "': mixture." + keys[i] + " holds a non-number");
+            }
+            cols[i][j] = a.get(j).doubleValue();
+          }
+        }
+        mixture = new Mixture(cols[0], cols[1], cols[2]);
+      }
       return new GroupEntry(name, new EncodingSpec(method, bits, scope, blockSize, precision,
-          scalePrecision, perTensorScale, outliers), codebook,
-          version >= 2 && g.path("importance").asBoolean(false));
+          scalePrecision, perTensorScale, outliers, vq ? dim : 1, prune, entropy), codebook,
+          version >= 2 && g.path("importance").asBoolean(false), mixture, zeroCode, segmentCodes);
     } catch (IllegalArgumentException e) {
       throw bad(file, null, "group '" + name + "': " + e.getMessage());
     }

@@ -25,18 +25,37 @@ import java.io.Serializable;
  * @param offset absolute offset of its dense bytes or packed codes in {@code dataFile}
  * @param byteLength length of the dense bytes or packed codes
  * @param spec null for a dense tensor
- * @param sharedCodebook the group's codebook, for kmeans with scope group; else null
+ * @param sharedCodebook the group's codebook (kmeans scope group or block, gmm; vq: k x dim
+ *     floats, codeword-major); else null
  * @param scale per-tensor scale of a shared codebook; 1 otherwise
- * @param axis channel axis of a channel-scope tensor, else -1
+ * @param axis channel axis of a channel-scope tensor, the axis of a vq tensor's sub-vectors,
+ *     else -1
  * @param outliers the weights kept exact, or null
  * @param ladder the ladder of block-scale magnitudes (kmeans, scope block, a Qn scale
  *     precision), else null
+ * @param segments entropy-coded codes: the end offset (U64, relative to {@code offset}) of each
+ *     segment of {@code segmentCodes} codes; else null
+ * @param pruned the weights set to the reserved zero code, when the group prunes; else null
+ * @param mixture a gmm group's mixture, else null
  */
 public record StoredTensor(
     String name, DType dtype, long[] shape, String dataFile, long dataFileLength, long offset,
     long byteLength, EncodingSpec spec, float[] sharedCodebook, float scale, int axis,
-    Aux codebook, Aux scales, Aux zeros, Aux ladder, Sparse outliers)
+    Aux codebook, Aux scales, Aux zeros, Aux ladder, Sparse outliers, Aux segments,
+    io.sparticle.quant.ValueHistogram.Pruned pruned, Manifest.Mixture mixture, int segmentCodes)
     implements Serializable {
+
+  public StoredTensor(String name, DType dtype, long[] shape, String dataFile,
+      long dataFileLength, long offset, long byteLength, EncodingSpec spec, float[] sharedCodebook,
+      float scale, int axis, Aux codebook, Aux scales, Aux zeros, Aux ladder, Sparse outliers) {
+    this(name, dtype, shape, dataFile, dataFileLength, offset, byteLength, spec, sharedCodebook,
+        scale, axis, codebook, scales, zeros, ladder, outliers, null, null, null, 0);
+  }
+
+  /** Codes stored: one per weight, or one per sub-vector of {@code dim} weights (vq). */
+  public long numCodes() {
+    return numel() / spec.dim();
+  }
 
   /** A tensor's outliers: {@code count} weights with {@code |x| > threshold}, stored sparse. */
   public record Sparse(long count, float threshold, Aux counts, Aux index, Aux values)
@@ -66,6 +85,11 @@ public record StoredTensor(
 
   public int bits() {
     return spec == null ? 0 : spec.bits();
+  }
+
+  /** Bits of one code: bits, or bits x dim for vq. */
+  public int codeBits() {
+    return spec == null ? 0 : spec.codeBits();
   }
 
   /** Which weights share parameters, as the spec says. */

@@ -1,7 +1,6 @@
 package io.sparticle.format;
 
 import io.sparticle.io.RangeReader;
-import io.sparticle.packing.BitPacking;
 import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.TensorCodec;
 import io.sparticle.quant.UnitLayout;
@@ -43,16 +42,19 @@ public final class TensorDecoder {
   /** Writes the decoded bytes of encoded tensor {@code t}, whose data file is {@code in}. */
   public static void decode(StoredTensor t, RangeReader in, ByteSink out, long chunkBytes,
       Checkpoint checkpoint) throws IOException {
+    if (t.spec().vector()) {
+      decodeVectors(t, in, out, chunkBytes, checkpoint);
+      return;
+    }
     TensorCodec codec = t.codec(in);
+    CodeReader reader = CodeReader.open(t, in);
     SparseOutliers outliers = t.readOutliers(in);
     int nextOutlier = 0;
     UnitLayout layout = codec.layout();
     int size = t.dtype().byteSize();
-    int bits = t.bits();
     long numel = t.numel();
     int chunkElems = (int) Math.min(elementsPerChunk(chunkBytes, size), Math.max(1, numel));
-    byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
-    byte[] codes = new byte[chunkElems];
+    int[] codes = new int[chunkElems];
     byte[] dense = new byte[chunkElems * size];
     // A shared codebook is one table of dtype bits per code; otherwise each weight's unit has its own.
     int[] table = null;
@@ -65,12 +67,9 @@ public final class TensorDecoder {
     for (long first = 0; first < numel; first += chunkElems) {
       checkpoint.check();
       int n = (int) Math.min(chunkElems, numel - first);
-      int packedBytes = (int) BitPacking.bytesRequired(n, bits);
-      // first is a multiple of 8, so its codes start on a byte boundary.
-      in.readFully(t.offset() + first / 8 * bits, packed, 0, packedBytes);
-      BitPacking.unpack(packed, 0, n, bits, codes, 0);
+      reader.read(first, n, codes);
       for (int i = 0, p = 0; i < n; i++, p += size) {
-        int code = codes[i] & 0xFF;
+        int code = codes[i];
         int v = table != null ? table[code]
             : dtypeBits(t.dtype(), codec.value((int) layout.unitOf(first + i), code));
         if (size == 2) {
@@ -83,6 +82,86 @@ public final class TensorDecoder {
         nextOutlier = outliers.patch(first, n, dense, nextOutlier);
       }
       out.write(dense, 0, n * size);
+    }
+  }
+
+  /**
+   * Elements per chunk of a vq tensor: whole sub-vectors, their codes starting on a byte
+   * (a multiple of 8 codes). Sub-vectors along the last axis are {@code dim} consecutive weights;
+   * along axis 0 of a tensor with rows of {@code row} weights, a chunk holds whole bands of
+   * {@code dim} rows.
+   */
+  public static int vectorChunkElements(long chunkBytes, int elementSize, int dim, long row,
+      boolean strided, long numel) {
+    long unit = strided ? dim * row : 8L * dim;
+    long n = Math.max(1, chunkBytes / elementSize / unit) * unit;
+    return Math.toIntExact(Math.min(n, Math.max(unit, numel)));
+  }
+
+  /**
+   * vq (FORMAT.md 2.10): sub-vector {@code v}'s weights are {@code codebook[code(v)][t] * scale};
+   * along the last axis sub-vector {@code v} is weights {@code [v*dim, v*dim + dim)}; along axis
+   * 0, with rows of {@code row} weights, sub-vector {@code i*row + c} is weights
+   * {@code (i*dim + t)*row + c}.
+   */
+  private static void decodeVectors(StoredTensor t, RangeReader in, ByteSink out, long chunkBytes,
+      Checkpoint checkpoint) throws IOException {
+    int d = t.spec().dim();
+    CodeReader reader = CodeReader.open(t, in);
+    SparseOutliers outliers = t.readOutliers(in);
+    int nextOutlier = 0;
+    int size = t.dtype().byteSize();
+    long numel = t.numel();
+    long[] shape = t.shape();
+    boolean strided = t.axis() == 0 && shape.length >= 2;
+    long row = strided ? numel / shape[0] : 1;
+    int chunk = vectorChunkElements(chunkBytes, size, d, row, strided, numel);
+    float[] cw = t.sharedCodebook();
+    int k = cw.length / d;
+    // The dtype bits of every codeword coordinate at this tensor's scale: one table, as scalar decode.
+    int[] table = new int[k * d];
+    for (int i = 0; i < table.length; i++) {
+      table[i] = dtypeBits(t.dtype(), cw[i] * t.scale());
+    }
+    int[] codes = new int[chunk / d];
+    byte[] dense = new byte[chunk * size];
+    for (long first = 0; first < numel; first += chunk) {
+      checkpoint.check();
+      int n = (int) Math.min(chunk, numel - first);
+      int m = n / d;
+      reader.read(first / d, m, codes);
+      if (!strided) {
+        for (int v = 0, p = 0; v < m; v++) {
+          int base = codes[v] * d;
+          for (int j = 0; j < d; j++, p += size) {
+            put(dense, p, size, table[base + j]);
+          }
+        }
+      } else {
+        int r = (int) row;
+        for (int band = 0; band < n / (d * r); band++) {
+          int codeOff = band * r;
+          int elemOff = band * d * r;
+          for (int j = 0; j < d; j++) {
+            int p = (elemOff + j * r) * size;
+            for (int c = 0; c < r; c++, p += size) {
+              put(dense, p, size, table[codes[codeOff + c] * d + j]);
+            }
+          }
+        }
+      }
+      if (outliers != null) {
+        nextOutlier = outliers.patch(first, n, dense, nextOutlier);
+      }
+      out.write(dense, 0, n * size);
+    }
+  }
+
+  private static void put(byte[] dense, int p, int size, int v) {
+    if (size == 2) {
+      LittleEndian.put16(dense, p, v);
+    } else {
+      LittleEndian.put32(dense, p, v);
     }
   }
 }

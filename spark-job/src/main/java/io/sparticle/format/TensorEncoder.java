@@ -18,6 +18,7 @@ import io.sparticle.quant.UniformCodec;
 import io.sparticle.quant.UnitLayout;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ValueKind;
+import io.sparticle.quant.VqCodebook;
 import java.io.IOException;
 
 /**
@@ -96,13 +97,49 @@ public final class TensorEncoder {
       EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
       Importance importance, float[][] channelCodebooks, long chunkBytes, PackedChunks sink,
       TensorDecoder.Checkpoint checkpoint) throws IOException {
+    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers,
+        ValueHistogram.Pruned.NONE, importance, channelCodebooks, chunkBytes, sink, checkpoint);
+  }
+
+  /**
+   * Encodes as above, the weights {@code pruned} selects (when the spec prunes) given the
+   * reserved code of an exact zero: the first centroid equal to 0 of their unit's codebook, or a
+   * uniform unit's zero point. They are left out of per-channel fits, as outliers are.
+   */
+  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
+      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
+      ValueHistogram.Pruned pruned, Importance importance, float[][] channelCodebooks,
+      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
+    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers, pruned,
+        importance, channelCodebooks, null, chunkBytes, sink, checkpoint);
+  }
+
+  /**
+   * Encodes as above; a gmm tensor takes its group's {@code mixture}: each weight's code is its
+   * most probable component's (the reserved zero's index skipped when pruning), which decodes
+   * to that component's mean in {@code sharedCodebook}.
+   */
+  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
+      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
+      ValueHistogram.Pruned pruned, Importance importance, float[][] channelCodebooks,
+      Manifest.Mixture mixture, long chunkBytes, PackedChunks sink,
+      TensorDecoder.Checkpoint checkpoint) throws IOException {
     ValueKind kind = dtype.valueKind();
     long numel = TensorInfo.numel(shape);
     SparseOutliers.Sink kept = spec.outliers() > 0
         ? new SparseOutliers.Sink(dtype, numel, outliers.count()) : null;
     ValueHistogram.Outliers rule = kept != null ? outliers : ValueHistogram.Outliers.NONE;
+    ValueHistogram.Pruned prune = spec.prune() > 0 ? pruned : ValueHistogram.Pruned.NONE;
+    io.sparticle.quant.GaussianMixture1D gmm = null;
+    if (spec.method() == Method.GMM) {
+      if (mixture == null) {
+        throw new IllegalArgumentException("a gmm tensor needs its group's mixture");
+      }
+      gmm = io.sparticle.quant.GaussianMixture1D.of(mixture.weights(), mixture.means(),
+          mixture.variances());
+    }
     Encoded e = encodeMethod(in, offset, kind, numel, shape, axis, spec, sharedCodebook, scale,
-        rule, kept, importance, channelCodebooks, chunkBytes, sink, checkpoint);
+        rule, kept, prune, importance, channelCodebooks, gmm, chunkBytes, sink, checkpoint);
     if (kept == null) {
       return e;
     }
@@ -114,29 +151,37 @@ public final class TensorEncoder {
 
   private static Encoded encodeMethod(RangeReader in, long offset, ValueKind kind, long numel,
       long[] shape, int axis, EncodingSpec spec, float[] sharedCodebook, float scale,
-      ValueHistogram.Outliers rule, SparseOutliers.Sink kept, Importance importance,
-      float[][] given, long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint)
+      ValueHistogram.Outliers rule, SparseOutliers.Sink kept, ValueHistogram.Pruned pruned,
+      Importance importance, float[][] given, io.sparticle.quant.GaussianMixture1D gmm,
+      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint)
       throws IOException {
     if (spec.blockScaled()) {
       UnitLayout layout = StoredTensor.layout(spec, shape, axis);
       Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept,
-          importance);
+          pruned, importance);
       return encodeBlocks(src, layout, spec, sharedCodebook, kind, sink);
+    }
+    if (spec.vector()) {
+      Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept,
+          pruned, importance);
+      return new Encoded(encodeVectors(src, shape, axis, spec, sharedCodebook, scale, kind, sink),
+          new byte[0]);
     }
     if (spec.sharedCodebook()) {
       return new Encoded(encodeShared(in, offset, kind, numel, spec.bits(),
-          KMeansCodec.shared(sharedCodebook, scale, numel), chunkBytes, sink, checkpoint, rule,
-          kept, importance), new byte[0]);
+          KMeansCodec.shared(sharedCodebook, scale, numel), gmm, chunkBytes, sink, checkpoint,
+          rule, kept, pruned, importance), new byte[0]);
     }
     UnitLayout layout = StoredTensor.layout(spec, shape, axis);
     Source src = new Source(in, offset, kind, numel, chunkBytes, checkpoint, rule, kept,
-        importance);
+        pruned, importance);
     if (spec.method() == Method.UNIFORM) {
       UniformCodec codec = fitUniform(src, layout, spec);
       ErrorStats stats = encodeStream(src, codec, kind, sink);
       return new Encoded(stats, uniformParams(codec, spec));
     }
-    ChannelKMeans fitter = new ChannelKMeans(spec.k());
+    // With pruning, k - 1 particles are fitted on the survivors and the reserved 0 joins them.
+    ChannelKMeans fitter = new ChannelKMeans(src.prunes() ? spec.k() - 1 : spec.k());
     int units = Math.toIntExact(layout.numUnits());
     float[][] books = new float[units][];
     ErrorStats stats;
@@ -159,20 +204,52 @@ public final class TensorEncoder {
         int n = 0;
         for (long e = layout.kind() == UnitLayout.Kind.COLUMNS ? u : 0; e < all.length;
             e += layout.kind() == UnitLayout.Kind.COLUMNS ? layout.length() : 1) {
-          if (!src.rule.test(all[(int) e])) {
+          if (!src.rule.test(all[(int) e]) && !src.pruned.test(all[(int) e])) {
             if (unitW != null) {
               unitW[n] = src.importance.at(e);
             }
             unit[n++] = all[(int) e];
           }
         }
-        books[u] = round(n == 0 ? new float[spec.k()] : fitter.fit(unit, unitW, 0, n),
-            spec.codebookPrecision());
+        books[u] = round(withZero(n == 0 ? new float[fitter.k()] : fitter.fit(unit, unitW, 0, n),
+            src.prunes()), spec.codebookPrecision());
       }
       KMeansCodec codec = KMeansCodec.perUnit(layout, books, spec.bits());
       stats = encodeArray(all, codec, kind, sink, src);
     }
     return new Encoded(stats, codebookParams(books, spec));
+  }
+
+  /** The centroids with an exact 0 inserted in order (pruning's reserved code), or as they are. */
+  public static float[] withZero(float[] centroids, boolean prune) {
+    if (!prune) {
+      return centroids;
+    }
+    float[] out = new float[centroids.length + 1];
+    int at = 0;
+    while (at < centroids.length && centroids[at] < 0) {
+      at++;
+    }
+    System.arraycopy(centroids, 0, out, 0, at);
+    out[at] = 0f;
+    System.arraycopy(centroids, at, out, at + 1, centroids.length - at);
+    return out;
+  }
+
+  /**
+   * The reserved code of a pruned weight: the first centroid equal to 0 (pruning's codebooks
+   * always hold one), found the same way by the encoder and {@code verify}.
+   */
+  public static int zeroCode(TensorCodec codec, int unit) {
+    if (codec instanceof UniformCodec u) {
+      return u.zero(unit);
+    }
+    for (int c = 0, n = codec.numCodes(); c < n; c++) {
+      if (codec.value(unit, c) == 0f) {
+        return c;
+      }
+    }
+    throw new IllegalArgumentException("a pruned tensor's codebook has no centroid equal to 0");
   }
 
   private static float[] round(float[] centroids, CodebookPrecision p) {
@@ -190,6 +267,8 @@ public final class TensorEncoder {
     /** Which weights are outliers (none unless the spec keeps them), and where they go. */
     final ValueHistogram.Outliers rule;
     final SparseOutliers.Sink kept;
+    /** Which weights are pruned to the reserved zero code (none unless the spec prunes). */
+    final ValueHistogram.Pruned pruned;
     /** Each weight's importance, for the output error; null without. */
     final Importance importance;
     /** After {@link #read}: which of the chunk's weights are outliers; null without outliers. */
@@ -198,7 +277,8 @@ public final class TensorEncoder {
 
     Source(RangeReader in, long offset, ValueKind kind, long numel, long chunkBytes,
         TensorDecoder.Checkpoint checkpoint, ValueHistogram.Outliers rule,
-        SparseOutliers.Sink kept, Importance importance) {
+        SparseOutliers.Sink kept, ValueHistogram.Pruned pruned, Importance importance) {
+      this.pruned = pruned;
       this.in = in;
       this.offset = offset;
       this.kind = kind;
@@ -214,6 +294,18 @@ public final class TensorEncoder {
      * The error of weight {@code x} at element {@code e} reconstructed as {@code value}: exact
      * (and the weight kept) if it is an outlier. Call once per element, in order, on the final pass.
      */
+    boolean prunes() {
+      return pruned.count() > 0 || pruned.threshold() >= 0;
+    }
+
+    /** The code of weight {@code x} of {@code unit}: the reserved zero if pruned. */
+    int code(TensorCodec codec, int unit, float x) {
+      if (pruned.test(x) && !(kept != null && rule.test(x))) {
+        return zeroCode(codec, unit);
+      }
+      return codec.encode(unit, x);
+    }
+
     void account(ErrorStats stats, long e, float x, float value) {
       if (kept != null && rule.test(x)) {
         kept.add(e, x);
@@ -239,12 +331,12 @@ public final class TensorEncoder {
       }
       in.readFully(offset + first * size, raw, 0, n * size);
       kind.decodeLittleEndian(raw, 0, n, out);
-      if (kept != null) {
+      if (kept != null || prunes()) {
         if (skip == null || skip.length < n) {
           skip = new boolean[Math.max(n, chunkElems())];
         }
         for (int i = 0; i < n; i++) {
-          skip[i] = rule.test(out[i]);
+          skip[i] = (kept != null && rule.test(out[i])) || pruned.test(out[i]);
         }
       }
     }
@@ -271,6 +363,7 @@ public final class TensorEncoder {
     final int bits;
     final PackedChunks sink;
     byte[] codes = new byte[64];
+    short[] wide; // codes of more than 8 bits
     byte[] packed = new byte[0];
     int held;
     long first;
@@ -278,9 +371,17 @@ public final class TensorEncoder {
     CodePacker(int bits, PackedChunks sink) {
       this.bits = bits;
       this.sink = sink;
+      this.wide = bits > BitPacking.MAX_BITS_PER_VALUE ? new short[64] : null;
     }
 
     void add(int code) {
+      if (wide != null) {
+        if (held == wide.length) {
+          wide = java.util.Arrays.copyOf(wide, held * 2);
+        }
+        wide[held++] = (short) code;
+        return;
+      }
       if (held == codes.length) {
         codes = java.util.Arrays.copyOf(codes, held * 2);
       }
@@ -297,20 +398,90 @@ public final class TensorEncoder {
       if (packed.length < bytes) {
         packed = new byte[bytes];
       }
-      BitPacking.pack(codes, 0, n, bits, packed, 0);
+      if (wide != null) {
+        BitPacking.pack(wide, 0, n, bits, packed, 0);
+        System.arraycopy(wide, n, wide, 0, held - n);
+      } else {
+        BitPacking.pack(codes, 0, n, bits, packed, 0);
+        System.arraycopy(codes, n, codes, 0, held - n);
+      }
       sink.accept(first, n, packed, bytes);
       first += n;
-      System.arraycopy(codes, n, codes, 0, held - n);
       held -= n;
     }
   }
 
+  /**
+   * vq: each sub-vector (divided by the tensor's scale) coded by its nearest codeword
+   * ({@link VqCodebook}, exact squared distance in float32, lowest index on ties), and every
+   * weight's error measured against {@code codeword[t] * scale} rounded to the dtype. Outliers
+   * (kept exact) count as 0 in their sub-vector's search.
+   */
+  private static ErrorStats encodeVectors(Source src, long[] shape, int axis, EncodingSpec spec,
+      float[] codewords, float scale, ValueKind kind, PackedChunks sink) throws IOException {
+    int d = spec.dim();
+    VqCodebook book = VqCodebook.of(codewords, d);
+    boolean strided = axis == 0 && shape.length >= 2;
+    long rowLen = strided ? src.numel / shape[0] : 1;
+    int chunk = TensorDecoder.vectorChunkElements(src.chunkBytes, kind.byteSize(), d, rowLen,
+        strided, src.numel);
+    float[] buf = new float[chunk];
+    float[] z = new float[chunk];
+    int[] codes = new int[chunk / d];
+    float[] recon = new float[codewords.length];
+    for (int i = 0; i < recon.length; i++) {
+      recon[i] = kind.roundTrip(codewords[i] * scale);
+    }
+    ErrorStats stats = new ErrorStats();
+    CodePacker packer = new CodePacker(spec.codeBits(), sink);
+    for (long first = 0; first < src.numel; first += chunk) {
+      int n = (int) Math.min(chunk, src.numel - first);
+      src.read(first, n, buf);
+      for (int i = 0; i < n; i++) {
+        z[i] = src.skip != null && src.skip[i] ? 0f : buf[i] / scale;
+      }
+      int m = n / d;
+      if (!strided) {
+        book.encode(z, 0, m, codes, 0);
+        for (int v = 0; v < m; v++) {
+          int base = codes[v] * d;
+          for (int j = 0; j < d; j++) {
+            int i = v * d + j;
+            src.account(stats, first + i, buf[i], recon[base + j]);
+          }
+        }
+      } else {
+        int r = (int) rowLen;
+        for (int band = 0; band < n / (d * r); band++) {
+          book.encodeStrided(z, band * d * r, r, r, codes, band * r);
+        }
+        // Errors in element order, as the decoder writes them.
+        for (int i = 0; i < n; i++) {
+          int band = i / (d * r);
+          int j = (i / r) % d;
+          int c = i % r;
+          src.account(stats, first + i, buf[i], recon[codes[band * r + c] * d + j]);
+        }
+      }
+      for (int v = 0; v < m; v++) {
+        packer.add(codes[v]);
+      }
+      packer.flush(false);
+    }
+    packer.flush(true);
+    return stats;
+  }
+
   /** The group-codebook path: a lookup table per 16-bit pattern, or binary search for F32. */
   private static ErrorStats encodeShared(RangeReader in, long offset, ValueKind kind, long numel,
-      int bits, KMeansCodec codec, long chunkBytes, PackedChunks sink,
+      int bits, KMeansCodec codec, io.sparticle.quant.GaussianMixture1D gmm, long chunkBytes,
+      PackedChunks sink,
       TensorDecoder.Checkpoint checkpoint, ValueHistogram.Outliers rule,
-      SparseOutliers.Sink kept, Importance importance) throws IOException {
+      SparseOutliers.Sink kept, ValueHistogram.Pruned pruned, Importance importance)
+      throws IOException {
     int size = kind.byteSize();
+    boolean prunes = pruned.count() > 0 || pruned.threshold() >= 0;
+    int zero = prunes ? zeroCode(codec, 0) : -1;
     int chunkElems = (int) Math.min(TensorDecoder.elementsPerChunk(chunkBytes, size), Math.max(1, numel));
     byte[] raw = new byte[chunkElems * size];
     byte[] codes = new byte[chunkElems];
@@ -320,7 +491,38 @@ public final class TensorEncoder {
     Codebook book = codec.codebook(0);
     float scale = codec.scale();
     ErrorStats stats = new ErrorStats();
-    byte[] lut = kind == ValueKind.F32 ? null : book.lookupTable(kind.float16Kind(), scale);
+    // gmm: a component's code, shifted past the reserved zero when pruning (its means are the
+    // codebook, the zero inserted among them in order).
+    int shiftFrom = Integer.MAX_VALUE;
+    if (gmm != null && gmm.k() < codec.numCodes()) {
+      // The group prunes (even if this tensor had nothing to prune): its codebook holds the zero.
+      shiftFrom = zeroCode(codec, 0);
+    }
+    final int shift = shiftFrom;
+    java.util.function.IntUnaryOperator mixtureCode = null;
+    if (gmm != null) {
+      mixtureCode = bitsOf -> {
+        int c = gmm.code(Float.intBitsToFloat(bitsOf) / scale);
+        return c >= shift ? c + 1 : c;
+      };
+    }
+    byte[] lut = kind == ValueKind.F32 ? null : gmm != null ? new byte[1 << 16]
+        : book.lookupTable(kind.float16Kind(), scale);
+    if (lut != null && gmm != null) {
+      for (int b = 0; b < lut.length; b++) {
+        float x = kind.decode16(b);
+        if (Float.isFinite(x)) {
+          lut[b] = (byte) mixtureCode.applyAsInt(Float.floatToRawIntBits(x));
+        }
+      }
+    }
+    if (lut != null && prunes) {
+      for (int b = 0; b < lut.length; b++) {
+        if (pruned.test(kind.decode16(b))) {
+          lut[b] = (byte) zero;
+        }
+      }
+    }
     long[] counts = lut == null ? null : new long[1 << 16];
     double[] mass = lut == null || importance == null ? null : new double[1 << 16];
     boolean[] outlier = null;
@@ -349,7 +551,9 @@ public final class TensorEncoder {
       } else {
         for (int i = 0, p = 0; i < n; i++, p += 4) {
           float x = Float.intBitsToFloat(LittleEndian.i32(raw, p));
-          int c = book.nearest(x / scale);
+          int c = prunes && pruned.test(x) ? zero
+              : mixtureCode != null ? mixtureCode.applyAsInt(Float.floatToRawIntBits(x))
+              : book.nearest(x / scale);
           codes[i] = (byte) c;
           if (kept != null && rule.test(x)) {
             kept.add(first + i, x);
@@ -543,7 +747,7 @@ public final class TensorEncoder {
       src.read(first, n, buf);
       for (int i = 0; i < n; i++) {
         int u = (int) layout.unitOf(first + i);
-        int q = codec.encode(u, buf[i]);
+        int q = src.code(codec, u, buf[i]);
         src.account(stats, first + i, buf[i], kind.roundTrip(codec.value(u, q)));
         packer.add(q);
       }
@@ -579,15 +783,15 @@ public final class TensorEncoder {
       }
       for (int u = 0; u < count; u++) {
         books[firstUnit + u] = given != null ? given[firstUnit + u]
-            : round(fitRow(fitter, buf, weights, u * row, row, src.skip, spec.k()),
-                spec.codebookPrecision());
+            : round(withZero(fitRow(fitter, buf, weights, u * row, row, src.skip, fitter.k()),
+                src.prunes()), spec.codebookPrecision());
       }
       // The chunk's rows as units 0..count-1 of a codec of their own.
       KMeansCodec c = KMeansCodec.perUnit(new UnitLayout(UnitLayout.Kind.ROWS, n, row),
           java.util.Arrays.copyOfRange(books, firstUnit, firstUnit + count), spec.bits());
       for (int i = 0; i < n; i++) {
         int u = i / row;
-        int q = c.encode(u, buf[i]);
+        int q = src.code(c, u, buf[i]);
         src.account(stats, first + i, buf[i], kind.roundTrip(c.value(u, q)));
         packer.add(q);
       }
@@ -627,7 +831,7 @@ public final class TensorEncoder {
     UnitLayout layout = codec.layout();
     for (int e = 0; e < all.length; e++) {
       int u = (int) layout.unitOf(e);
-      int q = codec.encode(u, all[e]);
+      int q = src.code(codec, u, all[e]);
       src.account(stats, e, all[e], kind.roundTrip(codec.value(u, q)));
       packer.add(q);
       if ((e & 0xFFFF) == 0xFFFF) {

@@ -1,5 +1,6 @@
 package io.sparticle.plan;
 
+import io.sparticle.format.CheckpointWriter;
 import io.sparticle.format.DType;
 import io.sparticle.format.SafetensorsLayout;
 import io.sparticle.format.SparseOutliers;
@@ -56,8 +57,16 @@ public record CompressionPlan(
    */
   public record Tensor(
       int index, String name, int file, DType dtype, long[] shape, long numel, long offset,
-      long byteLength, int group, int bits, int axis, ValueHistogram.Outliers outliers)
+      long byteLength, int group, int bits, int axis, ValueHistogram.Outliers outliers, int dim,
+      ValueHistogram.Pruned pruned)
       implements Serializable {
+    public Tensor(int index, String name, int file, DType dtype, long[] shape, long numel,
+        long offset, long byteLength, int group, int bits, int axis,
+        ValueHistogram.Outliers outliers) {
+      this(index, name, file, dtype, shape, numel, offset, byteLength, group, bits, axis, outliers,
+          1, ValueHistogram.Pruned.NONE);
+    }
+
     public Tensor(int index, String name, int file, DType dtype, long[] shape, long numel,
         long offset, long byteLength, int group, int bits) {
       this(index, name, file, dtype, shape, numel, offset, byteLength, group, bits, 0);
@@ -72,7 +81,32 @@ public record CompressionPlan(
     /** This tensor with its outliers decided (after the histogram pass). */
     public Tensor withOutliers(ValueHistogram.Outliers o) {
       return new Tensor(index, name, file, dtype, shape, numel, offset, byteLength, group, bits,
-          axis, o);
+          axis, o, dim, pruned);
+    }
+
+    /** This tensor with its pruned weights decided (after the histogram pass). */
+    public Tensor withPruned(ValueHistogram.Pruned p) {
+      return new Tensor(index, name, file, dtype, shape, numel, offset, byteLength, group, bits,
+          axis, outliers, dim, p);
+    }
+
+    /** This tensor at another code width (a size target's allocation). */
+    public Tensor withBits(int b) {
+      return new Tensor(index, name, file, dtype, shape, numel, offset, byteLength, group, b,
+          axis, outliers, dim, pruned);
+    }
+
+    /**
+     * The axis vq sub-vectors run along: the input dimension, the last axis of a safetensors
+     * tensor ({@code [out, in]}) and axis 0 of an ONNX one ({@code [in, out]}).
+     */
+    public int vqAxis() {
+      return shape.length < 2 || axis != 0 ? 0 : shape.length - 1;
+    }
+
+    /** Codes of this compressed tensor: one per weight, or one per sub-vector of dim weights. */
+    public long numCodes() {
+      return numel / dim;
     }
 
     public boolean compressed() {
@@ -81,7 +115,7 @@ public record CompressionPlan(
 
     /** Bytes of this tensor's packed codes, or of its dense bytes. */
     public long outputBytes() {
-      return compressed() ? BitPacking.bytesRequired(numel, bits) : byteLength;
+      return compressed() ? BitPacking.bytesRequired(numCodes(), bits * dim) : byteLength;
     }
 
     @Override
@@ -89,7 +123,7 @@ public record CompressionPlan(
       return o instanceof Tensor t && index == t.index && name.equals(t.name) && file == t.file
           && dtype == t.dtype && Arrays.equals(shape, t.shape) && offset == t.offset
           && byteLength == t.byteLength && group == t.group && bits == t.bits && axis == t.axis
-          && outliers.equals(t.outliers);
+          && outliers.equals(t.outliers) && dim == t.dim && pruned.equals(t.pruned);
     }
 
     @Override
@@ -153,6 +187,21 @@ public record CompressionPlan(
   }
 
   /**
+   * This plan with each compressed tensor's pruned weights decided from its histogram, for groups
+   * whose spec prunes: at most floor(fraction * numel) per tensor.
+   */
+  public CompressionPlan withPruned(Map<Integer, ValueHistogram> histograms) {
+    List<Tensor> ts = new java.util.ArrayList<>(tensors.size());
+    for (Tensor t : tensors) {
+      double f = t.compressed() ? spec(t).prune() : 0;
+      ValueHistogram h = histograms.get(t.index());
+      ts.add(f > 0 && h != null ? t.withPruned(h.pruned((long) Math.floor(f * t.numel()))) : t);
+    }
+    return new CompressionPlan(sourceDirectory, sourceFiles, sourceFileLengths, ts, groups,
+        histogramSplits, parts, warnings, keptDense, config);
+  }
+
+  /**
    * This plan with group {@code g} at code width {@code bits[g]} (its tensors too): how a size
    * target's allocation is applied. Parts keep their tensors.
    */
@@ -163,8 +212,7 @@ public record CompressionPlan(
     }
     List<Tensor> ts = new java.util.ArrayList<>(tensors.size());
     for (Tensor t : tensors) {
-      ts.add(!t.compressed() ? t : new Tensor(t.index(), t.name(), t.file(), t.dtype(), t.shape(),
-          t.numel(), t.offset(), t.byteLength(), t.group(), bits[t.group()], t.axis(), t.outliers()));
+      ts.add(!t.compressed() ? t : t.withBits(bits[t.group()]));
     }
     return new CompressionPlan(sourceDirectory, sourceFiles, sourceFileLengths, ts, gs,
         histogramSplits, parts, warnings, keptDense, config);
@@ -191,6 +239,11 @@ public record CompressionPlan(
 
   public static String zeroKey(String tensor) {
     return tensor + "::zero";
+  }
+
+  /** The end offsets (U64) of an entropy-coded tensor's segments. */
+  public static String segmentsKey(String tensor) {
+    return tensor + "::segments";
   }
 
   public static String ladderKey(String tensor) {
@@ -284,46 +337,61 @@ public record CompressionPlan(
   /**
    * The safetensors layout of an output part: compressed tensors as U8 [packed bytes] under their
    * original names, dense tensors as they were. The encode task writes it and the driver checks
-   * the written size against it.
+   * the written size against it. Entropy-coded codes take their planned (bit-packed) length here:
+   * their real length is known once written ({@link #entries}).
    */
   public SafetensorsLayout layout(OutputPart part) {
-    SafetensorsLayout.Builder b = SafetensorsLayout.builder();
+    return CheckpointWriter.layout(entries(part));
+  }
+
+  /** The header entries of an output part, in data order. */
+  public List<CheckpointWriter.Entry> entries(OutputPart part) {
+    List<CheckpointWriter.Entry> b = new java.util.ArrayList<>();
     for (int t : part.tensors()) {
       Tensor tensor = tensors.get(t);
       if (tensor.compressed()) {
-        b.add(tensor.name(), DType.U8, new long[] {tensor.outputBytes()});
+        b.add(new CheckpointWriter.Entry(tensor.name(), DType.U8, new long[] {tensor.outputBytes()}));
         EncodingSpec spec = spec(tensor);
+        if (spec.entropy() != EncodingSpec.Entropy.NONE) {
+          b.add(new CheckpointWriter.Entry(segmentsKey(tensor.name()), DType.U64,
+              new long[] {(tensor.numCodes() + spec.segmentCodes() - 1) / spec.segmentCodes()}));
+        }
         long units = unitLayout(tensor).numUnits();
         if (spec.blockScaled()) {
           EncodingSpec.ScalePrecision p = spec.scalePrecision();
           if (p.ladder()) {
-            b.add(scaleKey(tensor.name()), DType.U8,
-                new long[] {io.sparticle.packing.BitPacking.bytesRequired(units, p.bits())});
-            b.add(ladderKey(tensor.name()), DType.F32, new long[] {p.ladderSize()});
+            b.add(new CheckpointWriter.Entry(scaleKey(tensor.name()), DType.U8,
+                new long[] {io.sparticle.packing.BitPacking.bytesRequired(units, p.bits())}));
+            b.add(new CheckpointWriter.Entry(ladderKey(tensor.name()), DType.F32,
+                new long[] {p.ladderSize()}));
           } else {
-            b.add(scaleKey(tensor.name()), p == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16,
-                new long[] {units});
+            b.add(new CheckpointWriter.Entry(scaleKey(tensor.name()),
+                p == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16, new long[] {units}));
           }
         } else if (spec.perChannelCodebooks()) {
-          b.add(codebookKey(tensor.name()), io.sparticle.format.Centroids.dtype(spec.codebookPrecision()),
-              new long[] {units, spec.k()});
+          b.add(new CheckpointWriter.Entry(codebookKey(tensor.name()),
+              io.sparticle.format.Centroids.dtype(spec.codebookPrecision()),
+              new long[] {units, spec.k()}));
         } else if (spec.method() == Method.UNIFORM) {
-          b.add(scaleKey(tensor.name()),
+          b.add(new CheckpointWriter.Entry(scaleKey(tensor.name()),
               spec.scalePrecision() == EncodingSpec.ScalePrecision.F32 ? DType.F32 : DType.F16,
-              new long[] {units});
-          b.add(zeroKey(tensor.name()), DType.U8, new long[] {units});
+              new long[] {units}));
+          b.add(new CheckpointWriter.Entry(zeroKey(tensor.name()), DType.U8, new long[] {units}));
         }
         if (spec.outliers() > 0) {
           long count = tensor.outliers().count();
-          b.add(outlierCountsKey(tensor.name()), DType.U32, new long[] {SparseOutliers.segments(tensor.numel())});
-          b.add(outlierIndexKey(tensor.name()), DType.U16, new long[] {count});
-          b.add(outlierValuesKey(tensor.name()), tensor.dtype(), new long[] {count});
+          b.add(new CheckpointWriter.Entry(outlierCountsKey(tensor.name()), DType.U32,
+              new long[] {SparseOutliers.segments(tensor.numel())}));
+          b.add(new CheckpointWriter.Entry(outlierIndexKey(tensor.name()), DType.U16,
+              new long[] {count}));
+          b.add(new CheckpointWriter.Entry(outlierValuesKey(tensor.name()), tensor.dtype(),
+              new long[] {count}));
         }
       } else {
-        b.add(tensor.name(), tensor.dtype(), tensor.shape());
+        b.add(new CheckpointWriter.Entry(tensor.name(), tensor.dtype(), tensor.shape()));
       }
     }
-    return b.build();
+    return b;
   }
 
   public long compressedParams() {

@@ -6,6 +6,7 @@ import io.sparticle.plan.CompressionPlan.ReadSplit;
 import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlan.TensorSlice;
 import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.ValueHistogram;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -76,9 +77,24 @@ public final class CompressionPlanner {
           group = g.index;
           bits = d.spec.bits();
         }
-        tensors.add(new Tensor(index, info.name(), f, info.dtype(), info.shape(), info.numel(),
+        Tensor t = new Tensor(index, info.name(), f, info.dtype(), info.shape(), info.numel(),
             info.offset(), info.byteLength(), group, bits,
-            onnx && info.rank() >= 2 ? info.rank() - 1 : 0));
+            onnx && info.rank() >= 2 ? info.rank() - 1 : 0, ValueHistogram.Outliers.NONE,
+            d != null && d.spec.vector() ? d.spec.dim() : 1, ValueHistogram.Pruned.NONE);
+        if (t.dim() > 1) {
+          int a = t.vqAxis();
+          long along = info.rank() == 0 ? 1 : info.shape()[a];
+          if (along % t.dim() != 0) {
+            // No remainder rule: a padded or dense tail would make the code count and the
+            // decoder's loop depend on more than the shape. Refuse, saying how to get past it.
+            throw new IllegalArgumentException("Tensor '" + info.name() + "' " + info.dtype()
+                + java.util.Arrays.toString(info.shape()) + ": vq-dim " + t.dim()
+                + " does not divide its input dimension (axis " + a + ", " + along
+                + " weights); use a vq-dim that divides it, or a rule giving this tensor another "
+                + "method or keep-dense");
+          }
+        }
+        tensors.add(t);
       }
     }
 
@@ -124,7 +140,11 @@ public final class CompressionPlanner {
             rule.blockSize() != null ? rule.blockSize() : e.blockSize(),
             rule.codebookPrecision() != null ? rule.codebookPrecision() : config.codebookPrecision(),
             rule.scalePrecision() != null ? rule.scalePrecision() : e.scalePrecision(),
-            rule.perTensorScale(), rule.outliers() != null ? rule.outliers() : e.outliers());
+            rule.perTensorScale(), rule.outliers() != null ? rule.outliers() : e.outliers(),
+            rule.vqDim() != null ? rule.vqDim()
+                : rule.method() == null || rule.method() == e.method() ? e.vqDim() : null,
+            rule.prune() != null ? rule.prune() : e.prune(),
+            rule.entropy() != null ? rule.entropy() : e.entropy());
       } catch (IllegalArgumentException ex) {
         throw new IllegalArgumentException("Rule '" + rule.match().pattern() + "': " + ex.getMessage(), ex);
       }
@@ -135,7 +155,8 @@ public final class CompressionPlanner {
       boolean module = config.grouping() == JobConfig.Grouping.MODULE;
       JobConfig.Encoding e = config.encoding();
       EncodingSpec spec = JobConfig.spec(config.bits(), e.method(), e.scope(), e.blockSize(),
-          config.codebookPrecision(), e.scalePrecision(), module, e.outliers());
+          config.codebookPrecision(), e.scalePrecision(), module, e.outliers(), e.vqDim(),
+          e.prune(), e.entropy());
       return new Decision(module ? moduleKey(info.name()) : info.name(), spec);
     }
     return null;

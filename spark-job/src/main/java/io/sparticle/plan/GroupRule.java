@@ -21,18 +21,28 @@ import java.util.regex.Pattern;
  * @param keepDense true to copy matching tensors unchanged
  * @param perTensorScale true to fit the group's codebook on RMS-normalized values, each tensor
  *     keeping its own scale; null means false
- * @param method, scope, blockSize, codebookPrecision, scalePrecision, outliers the encoding of matching
+ * @param method, scope, blockSize, codebookPrecision, scalePrecision, outliers, vqDim, prune,
+ *     entropy the encoding of matching
  *     tensors; null for the job's
  */
 public record GroupRule(
     Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale,
     Method method, Scope scope, Integer blockSize, CodebookPrecision codebookPrecision,
-    ScalePrecision scalePrecision, Double outliers)
+    ScalePrecision scalePrecision, Double outliers, Integer vqDim, Double prune,
+    io.sparticle.quant.EncodingSpec.Entropy entropy)
     implements java.io.Serializable {
 
   /** A rule that sets no encoding keys. */
   public GroupRule(Pattern match, String group, Integer bits, boolean keepDense, boolean perTensorScale) {
     this(match, group, bits, keepDense, perTensorScale, null, null, null, null, null, null);
+  }
+
+  /** A rule without vq, pruning or entropy keys. */
+  public GroupRule(Pattern match, String group, Integer bits, boolean keepDense,
+      boolean perTensorScale, Method method, Scope scope, Integer blockSize,
+      CodebookPrecision codebookPrecision, ScalePrecision scalePrecision, Double outliers) {
+    this(match, group, bits, keepDense, perTensorScale, method, scope, blockSize,
+        codebookPrecision, scalePrecision, outliers, null, null, null);
   }
 
   public GroupRule {
@@ -44,7 +54,7 @@ public record GroupRule(
     }
     if (keepDense && (group != null || bits != null || perTensorScale || method != null
         || scope != null || blockSize != null || codebookPrecision != null || scalePrecision != null
-        || outliers != null)) {
+        || outliers != null || vqDim != null || prune != null || entropy != null)) {
       throw new IllegalArgumentException("Rule '" + match.pattern() + "': keep-dense cannot be "
           + "combined with group, bits, per-tensor-scale or encoding keys");
     }
@@ -62,7 +72,9 @@ public record GroupRule(
         && perTensorScale == r.perTensorScale && method == r.method && scope == r.scope
         && java.util.Objects.equals(blockSize, r.blockSize)
         && java.util.Objects.equals(codebookPrecision, r.codebookPrecision)
-        && scalePrecision == r.scalePrecision && java.util.Objects.equals(outliers, r.outliers);
+        && scalePrecision == r.scalePrecision && java.util.Objects.equals(outliers, r.outliers)
+        && java.util.Objects.equals(vqDim, r.vqDim) && java.util.Objects.equals(prune, r.prune)
+        && entropy == r.entropy;
   }
 
   @Override

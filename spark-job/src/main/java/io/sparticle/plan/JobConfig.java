@@ -111,13 +111,34 @@ public record JobConfig(
    * bits/weight, all overhead counted, at most this (null: every group at its configured bits).
    */
   public record Encoding(Method method, Scope scope, Integer blockSize, ScalePrecision scalePrecision,
-      double outliers, Double targetBits)
+      double outliers, Double targetBits, Integer vqDim, double prune, EncodingSpec.Entropy entropy,
+      int vqSample)
       implements Serializable {
     public static final Encoding DEFAULT = new Encoding(Method.KMEANS, null, null, null, 0, null);
+    /**
+     * Sub-vectors a vq group's codebook is fitted on, at least: 64 per codeword (a 256-codeword
+     * codebook sees 65,536 sub-vectors, drawn evenly from every tensor of the group by the
+     * histogram pass); more adds fit time and little SQNR (README, measured).
+     */
+    public static final int DEFAULT_VQ_SAMPLE = 1 << 16;
+
+    /** An encoding without vq, pruning or entropy coding keys. */
+    public Encoding(Method method, Scope scope, Integer blockSize, ScalePrecision scalePrecision,
+        double outliers, Double targetBits) {
+      this(method, scope, blockSize, scalePrecision, outliers, targetBits, null, 0,
+          EncodingSpec.Entropy.NONE, DEFAULT_VQ_SAMPLE);
+    }
 
     public Encoding {
       if (method == null) {
         throw new IllegalArgumentException("method must be set");
+      }
+      if (entropy == null) {
+        entropy = EncodingSpec.Entropy.NONE;
+      }
+      if (vqSample < 1024 || vqSample > (1 << 24)) {
+        throw new IllegalArgumentException(
+            "Cannot set vq-sample to " + vqSample + ": must be between 1024 and 16777216");
       }
       if (targetBits != null && !(targetBits >= 1 && targetBits <= 16)) {
         throw new IllegalArgumentException(
@@ -127,7 +148,7 @@ public record JobConfig(
 
     /** The scope a method takes when none is given. */
     public static Scope defaultScope(Method method) {
-      return method == Method.KMEANS ? Scope.GROUP : Scope.BLOCK;
+      return method == Method.UNIFORM ? Scope.BLOCK : Scope.GROUP;
     }
   }
 
@@ -238,7 +259,8 @@ public record JobConfig(
     // The default encoding must be a valid spec at the default bits: reject e.g. uniform at 1 bit
     // or kmeans with scope block before any work starts.
     spec(bits, encoding.method(), encoding.scope(), encoding.blockSize(), codebookPrecision,
-        encoding.scalePrecision(), false, encoding.outliers());
+        encoding.scalePrecision(), false, encoding.outliers(), encoding.vqDim(), encoding.prune(),
+        encoding.entropy());
   }
 
   /**
@@ -247,7 +269,10 @@ public record JobConfig(
    */
   static EncodingSpec spec(int bits, Method method, Scope scope, Integer blockSize,
       CodebookPrecision precision, ScalePrecision scalePrecision, boolean perTensorScale,
-      double outliers) {
+      double outliers, Integer vqDim, double prune, EncodingSpec.Entropy entropy) {
+    if (vqDim != null && method != Method.VQ) {
+      throw new IllegalArgumentException("vq-dim applies to method vq only");
+    }
     Scope s = scope != null ? scope : Encoding.defaultScope(method);
     boolean kmeansBlocks = method == Method.KMEANS && s == Scope.BLOCK;
     int block = blockSize != null ? blockSize
@@ -255,7 +280,9 @@ public record JobConfig(
     ScalePrecision sp = scalePrecision != null ? scalePrecision
         : kmeansBlocks ? DEFAULT_BLOCK_SCALES : ScalePrecision.F16;
     return new EncodingSpec(method, bits, s, block, precision, sp,
-        perTensorScale && method == Method.KMEANS && s == Scope.GROUP, outliers);
+        perTensorScale && method != Method.UNIFORM && s == Scope.GROUP, outliers,
+        method == Method.VQ ? (vqDim != null ? vqDim : EncodingSpec.DEFAULT_VQ_DIM) : 1, prune,
+        entropy);
   }
 
   /**
@@ -341,12 +368,13 @@ public record JobConfig(
   private static final Set<String> TOP_KEYS = Set.of("bits", "codebook-precision", "min-elements",
       "min-rank", "chunk-bytes", "output-shard-bytes", "kmeans", "rules", "grouping",
       "non-finite", "method", "scope", "block-size", "scale-precision", "outliers", "target-bits",
-      "calibration", "tokenizer", "importance");
+      "calibration", "tokenizer", "importance", "vq-dim", "vq-sample", "prune", "entropy");
   private static final Set<String> KMEANS_KEYS =
       Set.of("max-iterations", "tolerance", "seed", "fit-threads");
   private static final Set<String> RULE_KEYS =
       Set.of("match", "group", "bits", "keep-dense", "per-tensor-scale", "method", "scope",
-          "block-size", "codebook-precision", "scale-precision", "outliers");
+          "block-size", "codebook-precision", "scale-precision", "outliers", "vq-dim", "prune",
+          "entropy");
 
   /**
    * Parses a YAML job config; unknown keys and out-of-range values are rejected with
@@ -451,7 +479,11 @@ public record JobConfig(
         scope == null ? null : Scope.parse(scope),
         root.get("block-size") == null ? null : int32(root, "block-size", "block-size", 0),
         scalePrecision == null ? null : ScalePrecision.parse(scalePrecision),
-        fraction(root, "outliers"), targetBits(root));
+        fraction(root, "outliers"), targetBits(root),
+        root.get("vq-dim") == null || root.get("vq-dim").isNull() ? null
+            : int32(root, "vq-dim", "vq-dim", 0),
+        prune(root), entropy(root),
+        int32(root, "vq-sample", "vq-sample", Encoding.DEFAULT_VQ_SAMPLE));
     String grouping = text(root, "grouping", d.grouping().name());
     Grouping g;
     try {
@@ -514,7 +546,11 @@ public record JobConfig(
           r.get("block-size") == null ? null : int32(r, "block-size", "block-size", 0),
           precision == null ? null : CodebookPrecision.parse(precision),
           scalePrecision == null ? null : ScalePrecision.parse(scalePrecision),
-          r.get("outliers") == null ? null : fraction(r, "outliers"));
+          r.get("outliers") == null ? null : fraction(r, "outliers"),
+          r.get("vq-dim") == null || r.get("vq-dim").isNull() ? null
+              : int32(r, "vq-dim", "vq-dim", 0),
+          r.get("prune") == null ? null : prune(r),
+          r.get("entropy") == null ? null : entropy(r));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("Config " + where + ": " + e.getMessage(), e);
     }
@@ -530,6 +566,30 @@ public record JobConfig(
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException("Cannot set target-bits to " + v.asText() + ": must be a number");
     }
+  }
+
+  /** An optional pruned fraction in [0, EncodingSpec.MAX_PRUNE]; 0 when absent. */
+  private static double prune(JsonNode node) {
+    JsonNode v = node.get("prune");
+    if (v == null || v.isNull()) {
+      return 0;
+    }
+    double f;
+    try {
+      f = v.isNumber() ? v.doubleValue() : Double.parseDouble(v.asText().trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("Cannot set prune to " + v.asText() + ": must be a number");
+    }
+    if (!(f >= 0 && f <= EncodingSpec.MAX_PRUNE)) {
+      throw new IllegalArgumentException(
+          "Cannot set prune to " + f + ": must be a fraction between 0 and " + EncodingSpec.MAX_PRUNE);
+    }
+    return f;
+  }
+
+  private static EncodingSpec.Entropy entropy(JsonNode node) {
+    String e = text(node, "entropy", null);
+    return e == null ? EncodingSpec.Entropy.NONE : EncodingSpec.Entropy.parse(e);
   }
 
   /** An optional fraction in [0, EncodingSpec.MAX_OUTLIERS]; 0 when absent. */

@@ -60,6 +60,22 @@ public final class BlockSample implements Serializable {
     n++;
   }
 
+  /**
+   * Adds block {@code id} gathered with a stride: weights {@code x[off + j * step]}, j below the
+   * block size (a vq sub-vector along axis 0 of an ONNX {@code [in, out]} tensor).
+   */
+  public void addStrided(long id, float[] x, int off, int step) {
+    if (n == ids.length) {
+      ids = Arrays.copyOf(ids, n * 2);
+      values = Arrays.copyOf(values, n * 2 * blockSize);
+    }
+    ids[n] = id;
+    for (int j = 0; j < blockSize; j++) {
+      values[n * blockSize + j] = x[off + j * step];
+    }
+    n++;
+  }
+
   /** This sample with {@code other}'s blocks added (this one is changed and returned). */
   public BlockSample merge(BlockSample other) {
     for (int i = 0; i < other.n; i++) {

@@ -52,6 +52,11 @@ public final class ChannelKMeans {
     this.k = k;
   }
 
+  /** Centroids per fit. */
+  public int k() {
+    return k;
+  }
+
   /** The k centroids, ascending, of {@code values[offset, offset + length)} (finite values). */
   public float[] fit(float[] values, int offset, int length) {
     return fit(values, null, offset, length);

@@ -24,9 +24,24 @@ import java.util.Objects;
  *       {@code scalePrecision} (F16 or F32).
  * </ul>
  *
+ * <ul>
+ *   <li>{@code gmm}: as kmeans with scope group (one codebook per group, the same stored form),
+ *       but the codebook is the means of a Gaussian mixture fitted with MLlib's
+ *       {@code GaussianMixture}, and each weight takes its most probable component's code.
+ *   <li>{@code vq}: vector quantization. Weights are cut into sub-vectors of {@code dim}
+ *       consecutive weights along the input dimension, and each sub-vector is coded by the index
+ *       of its nearest codeword in a group codebook of {@code k = 2^(bits * dim)} codewords of
+ *       dimension {@code dim}: {@code bits} per weight, {@code bits * dim} per code (at most 16).
+ * </ul>
+ *
  * <p>{@code outliers}: the fraction of each tensor's largest-magnitude weights stored exactly,
  * sparse, beside the codes (SqueezeLLM's dense-and-sparse); the rest are fitted and encoded
  * without them. 0 (the default) keeps none.
+ *
+ * <p>{@code prune}: the fraction of each tensor's smallest-magnitude weights set to exactly zero
+ * with a reserved code (Deep Compression's pruning); the codebook is fitted on the survivors.
+ * {@code entropy}: the codes entropy-coded (Huffman or rANS) in independent segments instead of
+ * bit-packed.
  *
  * <pre>{@code
  * EncodingSpec s = EncodingSpec.kmeans(4, Scope.CHANNEL, CodebookPrecision.F16);
@@ -41,7 +56,10 @@ public record EncodingSpec(
     CodebookPrecision codebookPrecision,
     ScalePrecision scalePrecision,
     boolean perTensorScale,
-    double outliers)
+    double outliers,
+    int dim,
+    double prune,
+    Entropy entropy)
     implements Serializable {
 
   public static final int DEFAULT_BLOCK_SIZE = 64;
@@ -49,6 +67,12 @@ public record EncodingSpec(
   public static final int DEFAULT_KMEANS_BLOCK_SIZE = 32;
   /** The largest outlier fraction accepted: beyond it, sparse storage costs more than it saves. */
   public static final double MAX_OUTLIERS = 0.1;
+  /** The largest pruned fraction accepted. */
+  public static final double MAX_PRUNE = 0.99;
+  /** The widest code: 16 bits (vector quantization's k = 65,536 codewords). */
+  public static final int MAX_CODE_BITS = 16;
+  /** Sub-vector length of vq when none is given. */
+  public static final int DEFAULT_VQ_DIM = 4;
 
   /** A spec without outliers. */
   public EncodingSpec(Method method, int bits, Scope scope, int blockSize,
@@ -56,22 +80,70 @@ public record EncodingSpec(
     this(method, bits, scope, blockSize, codebookPrecision, scalePrecision, perTensorScale, 0);
   }
 
+  /** A scalar spec, without pruning or entropy coding. */
+  public EncodingSpec(Method method, int bits, Scope scope, int blockSize,
+      CodebookPrecision codebookPrecision, ScalePrecision scalePrecision, boolean perTensorScale,
+      double outliers) {
+    this(method, bits, scope, blockSize, codebookPrecision, scalePrecision, perTensorScale,
+        outliers, 1, 0, Entropy.NONE);
+  }
+
   /** This spec at another code width. */
   public EncodingSpec withBits(int b) {
     return new EncodingSpec(method, b, scope, blockSize, codebookPrecision, scalePrecision,
-        perTensorScale, outliers);
+        perTensorScale, outliers, dim, prune, entropy);
   }
 
   /** This spec with {@code fraction} of each tensor's largest-magnitude weights kept exact. */
   public EncodingSpec withOutliers(double fraction) {
     return new EncodingSpec(method, bits, scope, blockSize, codebookPrecision, scalePrecision,
-        perTensorScale, fraction);
+        perTensorScale, fraction, dim, prune, entropy);
+  }
+
+  /** This spec with {@code fraction} of each tensor's smallest-magnitude weights pruned. */
+  public EncodingSpec withPrune(double fraction) {
+    return new EncodingSpec(method, bits, scope, blockSize, codebookPrecision, scalePrecision,
+        perTensorScale, outliers, dim, fraction, entropy);
+  }
+
+  /** This spec with its codes entropy-coded by {@code e}. */
+  public EncodingSpec withEntropy(Entropy e) {
+    return new EncodingSpec(method, bits, scope, blockSize, codebookPrecision, scalePrecision,
+        perTensorScale, outliers, dim, prune, e);
+  }
+
+  /** How codes are stored: bit-packed ({@code lsb}), or entropy-coded in segments. */
+  public enum Entropy {
+    NONE,
+    HUFFMAN,
+    RANS;
+
+    public String key() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The tensor's {@code packing} in the manifest. */
+    public String packing() {
+      return this == NONE ? "lsb" : key();
+    }
+
+    public static Entropy parse(String s) {
+      for (Entropy e : values()) {
+        if (e.key().equalsIgnoreCase(s.trim())) {
+          return e;
+        }
+      }
+      throw new IllegalArgumentException(
+          "Cannot set entropy to " + s + ": must be one of none, huffman, rans");
+    }
   }
 
   /** A particleization method; its spelling in configs and manifests is {@link #key()}. */
   public enum Method {
     KMEANS,
-    UNIFORM;
+    UNIFORM,
+    GMM,
+    VQ;
 
     public String key() {
       return name().toLowerCase(Locale.ROOT);
@@ -83,7 +155,7 @@ public record EncodingSpec(
           return m;
         }
       }
-      throw new IllegalArgumentException("Cannot set method to " + s + ": must be one of kmeans, uniform");
+      throw new IllegalArgumentException("Cannot set method to " + s + ": must be one of kmeans, uniform, gmm, vq");
     }
   }
 
@@ -181,7 +253,32 @@ public record EncodingSpec(
     Objects.requireNonNull(scope, "scope");
     Objects.requireNonNull(codebookPrecision, "codebookPrecision");
     Objects.requireNonNull(scalePrecision, "scalePrecision");
-    if (method == Method.KMEANS) {
+    Objects.requireNonNull(entropy, "entropy");
+    if (method == Method.VQ) {
+      if (dim != 2 && dim != 4 && dim != 8) {
+        throw new IllegalArgumentException("Cannot set vq-dim to " + dim + ": must be 2, 4 or 8");
+      }
+      if (bits < 1 || bits * dim > MAX_CODE_BITS) {
+        throw new IllegalArgumentException("Cannot set bits to " + bits + " with vq-dim " + dim
+            + ": vq takes 1 to " + (MAX_CODE_BITS / dim) + " bits per weight, so that a code of bits"
+            + " x vq-dim is at most " + MAX_CODE_BITS + " bits (65,536 codewords)");
+      }
+    } else if (dim != 1) {
+      throw new IllegalArgumentException("vq-dim applies to method vq only");
+    }
+    if (method == Method.VQ || method == Method.GMM) {
+      if (method == Method.GMM && (bits < 1 || bits > 8)) {
+        throw new IllegalArgumentException("Cannot set bits to " + bits + ": gmm takes 1 to 8");
+      }
+      if (scope != Scope.GROUP) {
+        throw new IllegalArgumentException("Cannot use scope " + scope.key() + " with method "
+            + method.key() + ": it takes group only");
+      }
+      if (scalePrecision.ladder()) {
+        throw new IllegalArgumentException("scale-precision " + scalePrecision
+            + " (a ladder of block scales) applies to kmeans with scope block only");
+      }
+    } else if (method == Method.KMEANS) {
       if (bits < 1 || bits > 8) {
         throw new IllegalArgumentException("Cannot set bits to " + bits + ": kmeans takes 1 to 8");
       }
@@ -212,6 +309,23 @@ public record EncodingSpec(
             + " applies to kmeans with scope block; uniform takes F16 or F32");
       }
     }
+    if (!(prune >= 0 && prune <= MAX_PRUNE)) {
+      throw new IllegalArgumentException(
+          "Cannot set prune to " + prune + ": must be a fraction between 0 and " + MAX_PRUNE);
+    }
+    if (prune > 0 && method == Method.VQ) {
+      throw new IllegalArgumentException("Cannot prune with method vq: a pruned weight has no "
+          + "reserved code inside a sub-vector's code; prune applies to kmeans, gmm and uniform");
+    }
+    if (prune > 0 && method == Method.KMEANS && scope == Scope.BLOCK) {
+      throw new IllegalArgumentException("Cannot prune with kmeans scope block: block scales "
+          + "are searched over every weight of a block; prune applies to kmeans scope group or "
+          + "channel, gmm and uniform");
+    }
+    if (prune > 0 && (method == Method.KMEANS || method == Method.GMM) && bits < 2) {
+      throw new IllegalArgumentException("Cannot prune at 1 bit: the reserved zero code would "
+          + "leave no code for the surviving weights");
+    }
     if (!(outliers >= 0 && outliers <= MAX_OUTLIERS)) {
       throw new IllegalArgumentException(
           "Cannot set outliers to " + outliers + ": must be a fraction between 0 and " + MAX_OUTLIERS);
@@ -232,9 +346,27 @@ public record EncodingSpec(
         perTensorScale);
   }
 
-  /** Codes per weight: 2^bits. */
+  /** Codes: 2^(bits x dim). */
   public int k() {
-    return 1 << bits;
+    return 1 << codeBits();
+  }
+
+  /** Bits of one code: {@code bits} for scalar methods, {@code bits * dim} for vq. */
+  public int codeBits() {
+    return bits * dim;
+  }
+
+  /**
+   * Codes per entropy-coded segment: 2^20, or 64 per symbol for wide codes, so that a segment's
+   * frequency table stays a small part of it.
+   */
+  public int segmentCodes() {
+    return Math.max(1 << 20, 64 * k());
+  }
+
+  /** Whether a code stands for a sub-vector of {@code dim} weights (vq). */
+  public boolean vector() {
+    return method == Method.VQ;
   }
 
   /**
@@ -243,7 +375,8 @@ public record EncodingSpec(
    * each scale it).
    */
   public boolean sharedCodebook() {
-    return method == Method.KMEANS && (scope == Scope.GROUP || scope == Scope.BLOCK);
+    return (method == Method.KMEANS && (scope == Scope.GROUP || scope == Scope.BLOCK))
+        || method == Method.GMM || method == Method.VQ;
   }
 
   /** kmeans with scope block: the group's codebook, scaled per block. */
@@ -263,7 +396,10 @@ public record EncodingSpec(
       s.append(blockSize);
     }
     s.append(' ').append(bits).append('b');
-    if (method == Method.KMEANS) {
+    if (method == Method.VQ) {
+      s.append(" d").append(dim).append(" k").append(k());
+    }
+    if (method != Method.UNIFORM) {
       s.append(' ').append(codebookPrecision.name());
       if (perTensorScale) {
         s.append(" scaled");
@@ -276,6 +412,12 @@ public record EncodingSpec(
     }
     if (outliers > 0) {
       s.append(" outliers ").append(outliers);
+    }
+    if (prune > 0) {
+      s.append(" prune ").append(prune);
+    }
+    if (entropy != Entropy.NONE) {
+      s.append(' ').append(entropy.key());
     }
     return s.toString();
   }

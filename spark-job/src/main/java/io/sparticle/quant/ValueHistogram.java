@@ -110,6 +110,43 @@ public final class ValueHistogram implements Serializable {
     }
   }
 
+  /** The weights {@code |x| <= threshold} of a tensor, pruned to exactly 0: {@code count} of them. */
+  public record Pruned(float threshold, long count) implements Serializable {
+    /** Nothing pruned. */
+    public static final Pruned NONE = new Pruned(-1f, 0);
+
+    public boolean test(float x) {
+      return Math.abs(x) <= threshold;
+    }
+  }
+
+  /**
+   * The smallest-magnitude weights, at most {@code maxCount} of them: every weight whose magnitude
+   * is at most a threshold, the threshold as high as the limit allows (all weights of one
+   * magnitude are in or out together). For F32 the threshold is the upper edge of a bin's
+   * magnitudes, so the count is exact there too.
+   */
+  public Pruned pruned(long maxCount) {
+    if (maxCount <= 0) {
+      return Pruned.NONE;
+    }
+    int signBit = kind == ValueKind.F32 ? 1 << (31 - F32_BIN_SHIFT) : 1 << 15;
+    java.util.TreeMap<Integer, Long> byMagnitude = new java.util.TreeMap<>();
+    for (int i = 0; i < keys.length; i++) {
+      byMagnitude.merge(keys[i] & (signBit - 1), counts[i], Long::sum);
+    }
+    long total = 0;
+    int last = -1;
+    for (Map.Entry<Integer, Long> e : byMagnitude.entrySet()) {
+      if (total + e.getValue() > maxCount) {
+        break;
+      }
+      total += e.getValue();
+      last = e.getKey();
+    }
+    return last < 0 ? Pruned.NONE : new Pruned(magnitude(last), total);
+  }
+
   /**
    * The largest-magnitude weights, at most {@code maxCount} of them: every weight whose
    * magnitude exceeds a threshold, the threshold as low as the limit allows (all weights of one

@@ -60,7 +60,12 @@ final class BitAllocator {
     long fixed = 0;
     for (Group g : plan.groups()) {
       width[g.index()] = g.bits();
-      allocated[g.index()] = g.spec().sharedCodebook();
+      // kmeans groups only: a gmm or vq width changes what is fitted, and pruned or
+      // entropy-coded sizes are not known before encoding; those keep their configured bits.
+      allocated[g.index()] = g.spec().sharedCodebook()
+          && g.spec().method() == io.sparticle.quant.EncodingSpec.Method.KMEANS
+          && g.spec().prune() == 0
+          && g.spec().entropy() == io.sparticle.quant.EncodingSpec.Entropy.NONE;
       if (!allocated[g.index()]) {
         fixed += storedBits(plan, g, g.spec());
         continue;

@@ -119,7 +119,7 @@ public final class CompressJob {
       plan = CompressionPlanner.plan(source, config, nonFinite);
     }
     // Outliers are counted from the histograms: the parts' layouts depend on the counts.
-    plan = plan.withOutliers(hist);
+    plan = plan.withOutliers(hist).withPruned(hist);
     timer.lap("histogram");
 
     float[] scales = Particleizer.scales(plan, hist);
@@ -135,12 +135,16 @@ public final class CompressJob {
         Particleizer.fitAll(jsc, plan, hist, histograms.samples(), imp, scales);
     float[][] codebooks = new float[fits.length][];
     for (int i = 0; i < fits.length; i++) {
-      codebooks[i] = fits[i] == null ? null : fits[i].codebook().centroids();
+      codebooks[i] = fits[i] == null ? null : fits[i].centroids();
     }
     timer.lap("particleization");
 
+    Manifest.Mixture[] mixtures = new Manifest.Mixture[fits.length];
+    for (int i = 0; i < fits.length; i++) {
+      mixtures[i] = fits[i] == null ? null : fits[i].mixture();
+    }
     List<EncodePass.PartResult> parts =
-        EncodePass.run(jsc, plan, codebooks, scales, imp, out.toString(), conf, meter);
+        EncodePass.run(jsc, plan, codebooks, mixtures, scales, imp, out.toString(), conf, meter);
     timer.lap("encode");
 
     List<Manifest.FileEntry> files = checkParts(plan, parts, out, hadoop);
@@ -153,7 +157,7 @@ public final class CompressJob {
       onnx = skeleton.onnx();
       files.add(skeleton.file());
     }
-    Manifest manifest = manifest(plan, source, files, scales, onnx, imp.keySet());
+    Manifest manifest = manifest(plan, source, files, scales, onnx, imp.keySet(), fits);
     byte[] manifestJson = manifest.toJson();
     if (manifestJson.length > Manifest.MAX_BYTES) {
       // Never commit a checkpoint that decompress would refuse.
@@ -163,10 +167,10 @@ public final class CompressJob {
     }
     OutputDirectory.writeSmall(out, Manifest.FILE_NAME, manifestJson, hadoop);
 
-    Map<Integer, ErrorStats> errors = new HashMap<>();
+    Map<Integer, io.sparticle.format.CheckpointWriter.TensorError> errors = new HashMap<>();
     for (EncodePass.PartResult p : parts) {
       for (io.sparticle.format.CheckpointWriter.TensorError e : p.errors()) {
-        errors.put(e.tensor(), e.stats());
+        errors.put(e.tensor(), e);
       }
     }
     long outputBytes = manifestJson.length;
@@ -248,7 +252,7 @@ public final class CompressJob {
 
   private static Manifest manifest(CompressionPlan plan, SourceCheckpoint source,
       List<Manifest.FileEntry> files, float[] scales, Manifest.OnnxSource onnx,
-      java.util.Set<Integer> weighted) {
+      java.util.Set<Integer> weighted, Particleizer.Fit[] fits) {
     List<Manifest.SourceFileEntry> srcFiles = new ArrayList<>();
     for (SourceCheckpoint.SourceFile f : source.files()) {
       srcFiles.add(new Manifest.SourceFileEntry(f.name(), f.length(), f.metadata()));
@@ -257,10 +261,24 @@ public final class CompressJob {
         source.index() != null, source.index() == null ? null : source.index().metadataJson(), onnx);
     List<Manifest.GroupEntry> groups = new ArrayList<>();
     for (Group g : plan.groups()) {
-      boolean importance = g.spec().method() == EncodingSpec.Method.KMEANS
+      EncodingSpec spec = g.spec();
+      boolean importance = (spec.method() == EncodingSpec.Method.KMEANS
+          || spec.method() == EncodingSpec.Method.GMM)
           && java.util.Arrays.stream(g.tensors()).anyMatch(weighted::contains);
-      groups.add(new Manifest.GroupEntry(g.name(), g.spec(),
-          g.spec().sharedCodebook() ? codebookKey(g.index()) : null, importance));
+      Particleizer.Fit fit = fits[g.index()];
+      int zeroCode = -1;
+      if (spec.prune() > 0 && fit != null) {
+        float[] c = fit.codebook().centroids();
+        for (int i = 0; i < c.length && zeroCode < 0; i++) {
+          if (c[i] == 0f) {
+            zeroCode = i;
+          }
+        }
+      }
+      groups.add(new Manifest.GroupEntry(g.name(), spec,
+          spec.sharedCodebook() ? codebookKey(g.index()) : null, importance,
+          fit == null ? null : fit.mixture(), zeroCode,
+          spec.entropy() == EncodingSpec.Entropy.NONE ? 0 : spec.segmentCodes()));
     }
     String[] fileOf = new String[plan.tensors().size()];
     for (OutputPart part : plan.parts()) {
@@ -281,15 +299,20 @@ public final class CompressJob {
       boolean uniform = spec.method() == EncodingSpec.Method.UNIFORM;
       boolean blocks = spec.blockScaled();
       tensors.add(new Manifest.TensorEntry(t.name(), t.dtype().name(), t.shape(), from,
-          Manifest.ENCODING_CODES, t.group(), t.bits(), scales[t.index()], Manifest.PACKING_LSB,
-          fileOf[t.index()], t.name(), spec.scope() == EncodingSpec.Scope.CHANNEL ? t.axis() : -1,
+          Manifest.ENCODING_CODES, t.group(), t.bits(), scales[t.index()], spec.entropy().packing(),
+          fileOf[t.index()], t.name(), spec.scope() == EncodingSpec.Scope.CHANNEL ? t.axis()
+              : spec.vector() ? t.vqAxis() : -1,
           perChannelBooks ? CompressionPlan.codebookKey(t.name()) : null,
           uniform || blocks ? CompressionPlan.scaleKey(t.name()) : null,
           uniform ? CompressionPlan.zeroKey(t.name()) : null,
           blocks && spec.scalePrecision().ladder() ? CompressionPlan.ladderKey(t.name()) : null,
           spec.outliers() == 0 ? null : new Manifest.Outliers(t.outliers().count(),
               t.outliers().threshold(), CompressionPlan.outlierCountsKey(t.name()),
-              CompressionPlan.outlierIndexKey(t.name()), CompressionPlan.outlierValuesKey(t.name()))));
+              CompressionPlan.outlierIndexKey(t.name()), CompressionPlan.outlierValuesKey(t.name())),
+          spec.prune() == 0 ? null
+              : new Manifest.Pruned(t.pruned().count(), t.pruned().threshold()),
+          spec.entropy() == EncodingSpec.Entropy.NONE ? null
+              : CompressionPlan.segmentsKey(t.name())));
     }
     return new Manifest(Manifest.FORMAT_VERSION, Manifest.requiredFeatures(groups),
         "sparticle " + VERSION, src, CODEBOOKS_FILE, files, groups, tensors);

@@ -46,7 +46,12 @@ public record CompressReport(
    * @param outputScale the tensor's mean importance over that of all calibrated weights (1 if none)
    */
   public record TensorRow(String name, String group, int bits, long numel, long storedBytes,
-      ErrorStats error, boolean calibrated, double outputScale) {
+      ErrorStats error, boolean calibrated, double outputScale, long pruned) {
+    /** Fraction of the tensor's weights pruned to exactly 0. */
+    public double sparsity() {
+      return numel == 0 ? 0 : (double) pruned / numel;
+    }
+
     public double bitsPerWeight() {
       return 8.0 * storedBytes / numel;
     }
@@ -90,9 +95,26 @@ public record CompressReport(
    * @param storedBytes every stored byte of the group's tensors: codes with padding, the shared
    *     codebook, per-tensor codebooks, scales and zero points
    */
+  /**
+   * @param codeCounts entropy-coded groups: how often each code occurs over the group's tensors
+   *     (else null), from which {@link #codeEntropyBits} is computed
+   * @param codedBytes entropy-coded groups: the bytes of their codes with segment indexes
+   */
   public record GroupRow(String name, EncodingSpec spec, long params, long storedBytes,
       List<String> tensors, float[] codebook, int iterations, int points, double initSeconds,
-      double mllibSeconds, ErrorStats error) {
+      double mllibSeconds, ErrorStats error, long[] codeCounts, long codedBytes,
+      io.sparticle.format.Manifest.Mixture mixture) {
+    /** The order-0 empirical entropy of the group's codes, bits per code (NaN if not counted). */
+    public double codeEntropyBits() {
+      return codeCounts == null ? Double.NaN
+          : io.sparticle.packing.EntropyCoder.entropyBits(codeCounts);
+    }
+
+    /** Codes of the group: one per weight, one per sub-vector for vq. */
+    public long codes() {
+      return params / spec.dim();
+    }
+
     public int k() {
       return spec.k();
     }
@@ -120,9 +142,12 @@ public record CompressReport(
   }
 
   static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
-      float[][] codebooks, Particleizer.Fit[] fits, Map<Integer, ErrorStats> errors,
+      float[][] codebooks, Particleizer.Fit[] fits,
+      Map<Integer, io.sparticle.format.CheckpointWriter.TensorError> results,
       CompressJob.Timer timer, String output, long readBytes, long readRequests,
       BitAllocator.Result allocation, ImportanceLoader.Loaded calibration) {
+    Map<Integer, ErrorStats> errors = new java.util.HashMap<>();
+    results.forEach((t, r) -> errors.put(t, r.stats()));
     ErrorStats total = new ErrorStats();
     List<TensorRow> tensors = new java.util.ArrayList<>();
     long codeBytes = 0;
@@ -135,11 +160,11 @@ public record CompressReport(
         throw new IllegalStateException("No error measured for tensor " + t.name());
       }
       total.merge(e);
-      long stored = t.outputBytes() + plan.paramBytes(t);
+      long stored = storedCodes(plan, t, results.get(t.index())) + plan.paramBytes(t);
       codeBytes += stored;
       tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(),
           stored, e, calibration.byTensor().containsKey(t.index()),
-          calibration.outputScale().getOrDefault(t.index(), 1.0)));
+          calibration.outputScale().getOrDefault(t.index(), 1.0), t.pruned().count()));
     }
     List<GroupRow> groups = new java.util.ArrayList<>();
     long codebookBytes = 0;
@@ -148,12 +173,25 @@ public record CompressReport(
       List<String> names = new java.util.ArrayList<>();
       long params = 0;
       long stored = 0;
+      long coded = 0;
+      long[] counts = null;
       for (int t : g.tensors()) {
         Tensor tensor = plan.tensors().get(t);
         ge.merge(errors.get(t));
         names.add(tensor.name());
         params += tensor.numel();
-        stored += tensor.outputBytes() + plan.paramBytes(tensor);
+        io.sparticle.format.CheckpointWriter.TensorError r = results.get(t);
+        long codes = storedCodes(plan, tensor, r);
+        stored += codes + plan.paramBytes(tensor);
+        if (r != null && r.codeCounts() != null) {
+          coded += codes;
+          if (counts == null) {
+            counts = new long[r.codeCounts().length];
+          }
+          for (int c = 0; c < counts.length; c++) {
+            counts[c] += r.codeCounts()[c];
+          }
+        }
       }
       float[] book = codebooks[g.index()];
       Particleizer.Fit fit = fits[g.index()];
@@ -164,13 +202,24 @@ public record CompressReport(
       }
       groups.add(new GroupRow(g.name(), g.spec(), params, stored, names, book,
           fit == null ? 0 : fit.iterations(), fit == null ? 0 : fit.points(),
-          fit == null ? 0 : fit.initSeconds(), fit == null ? 0 : fit.mllibSeconds(), ge));
+          fit == null ? 0 : fit.initSeconds(), fit == null ? 0 : fit.mllibSeconds(), ge, counts,
+          coded, fit == null ? null : fit.mixture()));
     }
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
         readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense(), allocation,
         calibration);
   }
+
+  /** Bytes of a tensor's codes: as written when entropy-coded, else bit-packed as planned. */
+  private static long storedCodes(CompressionPlan plan, Tensor t,
+      io.sparticle.format.CheckpointWriter.TensorError r) {
+    return plan.spec(t).entropy() != EncodingSpec.Entropy.NONE && r != null && r.codeBytes() >= 0
+        ? r.codeBytes() : t.outputBytes();
+  }
+
+  /** The largest codebook report.json lists (a 16-bit vq codebook would be megabytes of JSON). */
+  static final int MAX_LISTED_CENTROIDS = 4096;
 
   private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -208,6 +257,10 @@ public record CompressReport(
       o.put("mse", r.error().mse());
       putDb(o, "sqnr_db", r.error().sqnrDb());
       o.put("max_abs_err", r.error().maxAbsError());
+      if (r.pruned() > 0) {
+        o.put("pruned", r.pruned());
+        o.put("sparsity", r.sparsity());
+      }
     }
     ArrayNode gs = root.putArray("groups");
     for (GroupRow g : groups) {
@@ -224,7 +277,7 @@ public record CompressReport(
       if (g.spec().scope() == EncodingSpec.Scope.BLOCK) {
         params.put("block_size", g.spec().blockSize());
       }
-      if (g.spec().method() == EncodingSpec.Method.KMEANS) {
+      if (g.spec().method() != EncodingSpec.Method.UNIFORM) {
         params.put("codebook_precision", g.spec().codebookPrecision().name());
         params.put("per_tensor_scale", g.spec().perTensorScale());
         if (g.spec().blockScaled()) {
@@ -233,12 +286,44 @@ public record CompressReport(
       } else {
         params.put("scale_precision", g.spec().scalePrecision().name());
       }
+      if (g.spec().vector()) {
+        params.put("vq_dim", g.spec().dim());
+        params.put("code_bits", g.spec().codeBits());
+      }
+      if (g.spec().prune() > 0) {
+        params.put("prune", g.spec().prune());
+      }
+      if (g.spec().entropy() != EncodingSpec.Entropy.NONE) {
+        params.put("entropy", g.spec().entropy().key());
+        params.put("segment_codes", g.spec().segmentCodes());
+      }
       o.put("params", g.params());
       o.put("stored_bytes", g.storedBytes());
       o.put("bits_per_weight", g.bitsPerWeight());
+      if (g.codeCounts() != null) {
+        // The entropy coder against its bound: the codes' order-0 entropy (counted exactly).
+        ObjectNode en = o.putObject("entropy");
+        double h = g.codeEntropyBits();
+        en.put("code_entropy_bits", h);
+        en.put("entropy_bytes", h * g.codes() / 8);
+        en.put("coded_bytes", g.codedBytes());
+        en.put("coded_bits_per_code", g.codes() == 0 ? 0 : 8.0 * g.codedBytes() / g.codes());
+        en.put("overhead", h > 0 ? 8.0 * g.codedBytes() / (h * g.codes()) - 1 : 0);
+      }
+      if (g.mixture() != null) {
+        ObjectNode m = o.putObject("mixture");
+        double[][] cols = {g.mixture().weights(), g.mixture().means(), g.mixture().variances()};
+        String[] keys = {"weights", "means", "variances"};
+        for (int i = 0; i < 3; i++) {
+          ArrayNode a = m.putArray(keys[i]);
+          for (double v : cols[i]) {
+            a.add(v);
+          }
+        }
+      }
       ArrayNode names = o.putArray("tensors");
       g.tensors().forEach(names::add);
-      if (g.codebook() != null) {
+      if (g.codebook() != null && g.codebook().length <= MAX_LISTED_CENTROIDS) {
         ArrayNode cb = o.putArray("codebook");
         for (float c : g.codebook()) {
           cb.add(c);

@@ -27,7 +27,7 @@ import org.apache.spark.broadcast.Broadcast;
 final class EncodePass {
   private EncodePass() {}
 
-  record Task(int part, String fileName, byte[] header, long expectedLength,
+  record Task(int part, String fileName, List<CheckpointWriter.Entry> entries,
       List<CheckpointWriter.Item> items) implements Serializable {}
 
   record PartResult(int part, String fileName, long size, String crc32c,
@@ -35,7 +35,8 @@ final class EncodePass {
 
   /** The pass; the output error of tensors in {@code importance} is measured with it. */
   static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, float[][] codebooks,
-      float[] scales, java.util.Map<Integer, io.sparticle.quant.Importance> importance,
+      io.sparticle.format.Manifest.Mixture[] mixtures, float[] scales,
+      java.util.Map<Integer, io.sparticle.quant.Importance> importance,
       String outputDir, SerializableConfiguration conf, ReadMeter meter) {
     List<Task> tasks = new ArrayList<>();
     for (OutputPart part : plan.parts()) {
@@ -45,11 +46,11 @@ final class EncodePass {
         String src = new Path(plan.sourceDirectory(), plan.sourceFiles().get(tensor.file())).toString();
         items.add(new CheckpointWriter.Item(t, tensor.name(), src,
             plan.sourceFileLengths().get(tensor.file()), tensor.dtype(), tensor.offset(),
-            tensor.shape(), tensor.byteLength(), tensor.group(), tensor.axis(), scales[t],
-            tensor.outliers(), importance.get(t)));
+            tensor.shape(), tensor.byteLength(), tensor.group(),
+            tensor.compressed() && plan.spec(tensor).vector() ? tensor.vqAxis() : tensor.axis(),
+            scales[t], tensor.outliers(), importance.get(t), tensor.pruned()));
       }
-      var layout = plan.layout(part);
-      tasks.add(new Task(part.index(), part.fileName(), layout.headerBytes(), layout.fileLength(), items));
+      tasks.add(new Task(part.index(), part.fileName(), plan.entries(part), items));
     }
     EncodingSpec[] specs = new EncodingSpec[plan.groups().size()];
     for (int g = 0; g < specs.length; g++) {
@@ -60,20 +61,22 @@ final class EncodePass {
     jsc.setJobDescription("sparticle: encode " + tasks.size() + " parts");
     try {
       return jsc.parallelize(tasks, tasks.size())
-          .map(task -> encode(task, specs, books.value(), chunkBytes, outputDir, conf, meter))
+          .map(task -> encode(task, specs, books.value(), mixtures, chunkBytes, outputDir, conf,
+              meter))
           .collect();
     } finally {
       books.destroy();
     }
   }
 
-  static PartResult encode(Task task, EncodingSpec[] specs, float[][] codebooks, long chunkBytes,
-      String outputDir, SerializableConfiguration conf, ReadMeter meter) throws IOException {
+  static PartResult encode(Task task, EncodingSpec[] specs, float[][] codebooks,
+      io.sparticle.format.Manifest.Mixture[] mixtures, long chunkBytes, String outputDir,
+      SerializableConfiguration conf, ReadMeter meter) throws IOException {
     CheckpointWriter.Part p;
     SequentialReaders readers = new SequentialReaders(conf.get());
     try (readers) {
       p = CheckpointWriter.writePart(PartWriter.file(outputDir, task.fileName(), conf.get()),
-          task.header(), task.expectedLength(), task.items(), specs, codebooks, chunkBytes,
+          task.entries(), task.items(), specs, codebooks, mixtures, chunkBytes,
           readers::get, PartWriter::stopIfKilled);
     }
     meter.add(readers.stats()); // complete once closed

@@ -41,7 +41,8 @@ final class HistogramPass {
    * @param importance the tensor's importance (its bins then weigh it), or null
    */
   record Slice(int tensor, String name, ValueKind kind, long offset, long numElements,
-      long firstElement, int blockSize, long stride, long salt, Importance importance)
+      long firstElement, int blockSize, long stride, long salt, Importance importance,
+      long rowStep)
       implements Serializable {}
 
   /** What the pass found: every compressed tensor's histogram, and block samples by tensor. */
@@ -67,7 +68,15 @@ final class HistogramPass {
       SerializableConfiguration conf, ReadMeter meter) throws IOException {
     long[] stride = new long[plan.groups().size()];
     for (io.sparticle.plan.CompressionPlan.Group g : plan.groups()) {
-      if (g.spec().blockScaled()) {
+      if (g.spec().vector()) {
+        // vq: sub-vectors are the blocks; at least 64 per codeword, or the configured sample.
+        long vectors = 0;
+        for (int t : g.tensors()) {
+          vectors += plan.tensors().get(t).numCodes();
+        }
+        long want = Math.max(plan.config().encoding().vqSample(), 64L * g.spec().k());
+        stride[g.index()] = Math.max(1, -Math.floorDiv(-vectors, want));
+      } else if (g.spec().blockScaled()) {
         long blocks = 0;
         int b = g.spec().blockSize();
         for (int t : g.tensors()) {
@@ -85,10 +94,15 @@ final class HistogramPass {
         Tensor t = plan.tensors().get(s.tensor());
         int size = t.dtype().byteSize();
         boolean blocks = plan.spec(t).blockScaled();
+        boolean vectors = plan.spec(t).vector();
+        // A vq sub-vector along axis 0 (ONNX [in, out]) takes one weight from each of dim rows.
+        long rowStep = vectors && t.vqAxis() == 0 && t.shape().length >= 2
+            ? t.numel() / t.shape()[0] : 1;
         slices.add(new Slice(t.index(), t.name(), t.dtype().valueKind(),
             t.offset() + s.firstElement() * size, s.numElements(), s.firstElement(),
-            blocks ? plan.spec(t).blockSize() : 0, blocks ? stride[t.group()] : 0,
-            t.name().hashCode() * 0x9E3779B97F4A7C15L, importance.get(t.index())));
+            blocks ? plan.spec(t).blockSize() : vectors ? plan.spec(t).dim() : 0,
+            blocks || vectors ? stride[t.group()] : 0,
+            t.name().hashCode() * 0x9E3779B97F4A7C15L, importance.get(t.index()), rowStep));
         bytes = Math.max(bytes, s.numElements() * size);
       }
       tasks.add(new Task(file, plan.sourceFileLengths().get(split.file()), slices,
@@ -158,6 +172,10 @@ final class HistogramPass {
 
   /** Draws the slice's sampled blocks that lie wholly inside it. */
   private static void sampleBlocks(Slice s, byte[] raw, float[] x, BlockSample sample) {
+    if (s.rowStep() > 1) {
+      sampleStrided(s, raw, x, sample);
+      return;
+    }
     long b = s.blockSize();
     long firstBlock = -Math.floorDiv(-s.firstElement(), b);
     long endBlock = (s.firstElement() + s.numElements()) / b;
@@ -171,6 +189,31 @@ final class HistogramPass {
         decoded = true;
       }
       sample.add(blk, x, (int) (blk * b - s.firstElement()));
+    }
+  }
+
+  /**
+   * Draws the slice's sampled vq sub-vectors along axis 0 that lie wholly inside it: sub-vector
+   * {@code i * row + c} is weights {@code (i * dim + j) * row + c}, j below dim.
+   */
+  private static void sampleStrided(Slice s, byte[] raw, float[] x, BlockSample sample) {
+    int d = s.blockSize();
+    long row = s.rowStep();
+    long band = d * row;
+    long end = s.firstElement() + s.numElements();
+    boolean decoded = false;
+    for (long i = -Math.floorDiv(-s.firstElement(), band); (i + 1) * band <= end; i++) {
+      for (long c = 0; c < row; c++) {
+        long id = i * row + c;
+        if (!BlockSample.selected(s.salt(), id, s.stride())) {
+          continue;
+        }
+        if (!decoded) {
+          s.kind().decodeLittleEndian(raw, 0, (int) s.numElements(), x);
+          decoded = true;
+        }
+        sample.addStrided(id, x, (int) (i * band + c - s.firstElement()), (int) row);
+      }
     }
   }
 

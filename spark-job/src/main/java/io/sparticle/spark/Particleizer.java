@@ -40,7 +40,17 @@ final class Particleizer {
   private Particleizer() {}
 
   /** A fitted group: the codebook (already rounded to the storage precision) and tensor scales. */
-  record Fit(Codebook codebook, int iterations, int points, double initSeconds, double mllibSeconds) {}
+  record Fit(Codebook codebook, int iterations, int points, double initSeconds, double mllibSeconds,
+      float[] codewords, io.sparticle.format.Manifest.Mixture mixture) {
+    Fit(Codebook codebook, int iterations, int points, double initSeconds, double mllibSeconds) {
+      this(codebook, iterations, points, initSeconds, mllibSeconds, null, null);
+    }
+
+    /** What codebooks.safetensors stores: the centroids ascending, or vq's codewords. */
+    float[] centroids() {
+      return codewords != null ? codewords.clone() : codebook.centroids();
+    }
+  }
 
   /** Every shared codebook; sampled blocks of tensors in {@code importance} weighted by it. */
   static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
@@ -58,6 +68,10 @@ final class Particleizer {
         // Only a shared codebook is fitted here; per-channel codebooks and uniform parameters
         // are fitted by the encode tasks.
         futures.add(!g.spec().sharedCodebook() ? null
+            : g.spec().vector()
+                ? pool.submit(() -> fitVectors(jsc, g, samples, plan, scales, config))
+            : g.spec().method() == EncodingSpec.Method.GMM
+                ? pool.submit(() -> fitMixture(plan, g, hist, scales, config))
             : g.spec().blockScaled()
                 ? pool.submit(() -> fitBlocks(jsc, g, samples, importance, plan, config))
             : pool.submit(() -> fit(jsc, plan, g, hist, scales, config)));
@@ -106,6 +120,164 @@ final class Particleizer {
       Map<Integer, ValueHistogram> hist, float[] scales, JobConfig config) {
     return fitPoints(jsc, group, points(plan, group, hist, scales, true), config, true);
   }
+
+  /**
+   * A gmm group: MLlib's {@code GaussianMixture} with one component per code (per code but the
+   * reserved zero, when pruning) on the group's weighted histogram; the codebook is the
+   * components' means, and the manifest keeps the mixture that assigns the codes.
+   */
+  static Fit fitMixture(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
+      float[] scales, JobConfig config) {
+    boolean prune = group.spec().prune() > 0;
+    int k = group.k() - (prune ? 1 : 0);
+    Points p = points(plan, group, hist, scales, true);
+    GmmFitter.Fit f = GmmFitter.fit(org.apache.spark.sql.SparkSession.active(), p.values,
+        p.weights, k, config.maxIterations(), config.tolerance(), config.seed() + group.index());
+    io.sparticle.quant.GaussianMixture1D m = f.mixture();
+    Codebook book;
+    try {
+      book = Codebook.of(io.sparticle.format.TensorEncoder.withZero(
+          Codebook.of(m.codebook()).roundTo(group.spec().codebookPrecision()).centroids(), prune));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("Codebook of group '" + group.name() + "': " + e.getMessage(), e);
+    }
+    return new Fit(book, f.iterations(), p.values.length, 0, f.seconds(), null,
+        new io.sparticle.format.Manifest.Mixture(m.weights(), m.means(), m.variances()));
+  }
+
+  /**
+   * A vq group's codewords: MLlib's distributed {@code KMeans} (k-means|| start) on the
+   * sub-vectors the histogram pass drew from its tensors, each divided by its tensor's scale and
+   * all standardized by one mean and deviation (MLlib's tolerance suits unit-scale data).
+   * Outliers count as 0 in their sub-vectors, as in the encoder's search.
+   */
+  static Fit fitVectors(JavaSparkContext jsc, Group group, Map<Integer, BlockSample> samples,
+      CompressionPlan plan, float[] scales, JobConfig config) {
+    int d = group.spec().dim();
+    int k = group.k();
+    List<float[]> parts = new ArrayList<>();
+    int n = 0;
+    for (int t : group.tensors()) {
+      BlockSample s = samples.get(t);
+      if (s == null || s.size() == 0) {
+        continue;
+      }
+      float[] v = s.sortedValues();
+      ValueHistogram.Outliers o = plan.tensors().get(t).outliers();
+      for (int i = 0; i < v.length; i++) {
+        v[i] = o.test(v[i]) ? 0f : v[i] / scales[t];
+      }
+      parts.add(v);
+      n += v.length;
+    }
+    double[] x = new double[n];
+    int at = 0;
+    for (float[] p : parts) {
+      for (float f : p) {
+        x[at++] = f;
+      }
+    }
+    double mean = 0;
+    for (double v : x) {
+      mean += v;
+    }
+    mean = n == 0 ? 0 : mean / n;
+    double var = 0;
+    for (double v : x) {
+      var += (v - mean) * (v - mean);
+    }
+    double std = n == 0 || !(var > 0) ? 1 : Math.sqrt(var / n);
+    for (int i = 0; i < n; i++) {
+      x[i] = (x[i] - mean) / std;
+    }
+    int vectors = n / d;
+    long t0 = System.nanoTime();
+    double[] centers = new double[k * d];
+    int iterations = 0;
+    float[] xf = new float[n];
+    for (int i = 0; i < n; i++) {
+      xf[i] = (float) x[i];
+    }
+    float[] start = io.sparticle.quant.VqKMeans.fit(xf, d, k, config.seed() + group.index(),
+        VQ_LOCAL_STEPS);
+    long t1 = System.nanoTime();
+    if (vectors > k) {
+      Vector[] init = new Vector[k];
+      for (int i = 0; i < k; i++) {
+        double[] v = new double[d];
+        for (int j = 0; j < d; j++) {
+          v[j] = start[i * d + j];
+        }
+        init[i] = Vectors.dense(v);
+      }
+      jsc.setJobDescription("sparticle: vq k-means of group '" + group.name() + "' (k=" + k
+          + ", dim=" + d + ", " + vectors + " sub-vectors)");
+      int partitions = Math.max(1, Math.min(jsc.defaultParallelism(), vectors / 4096));
+      List<Integer> ids = new ArrayList<>(partitions);
+      for (int p = 0; p < partitions; p++) {
+        ids.add(p);
+      }
+      // Ship one primitive array (broadcast, not inside every task) and build each partition's
+      // rows on its executor, as the scalar fit does.
+      org.apache.spark.broadcast.Broadcast<double[]> sample = jsc.broadcast(x);
+      int slices = partitions;
+      int count = vectors;
+      JavaRDD<Vector> data = jsc.parallelize(ids, partitions).flatMap(p -> {
+        double[] all = sample.value();
+        int from = (int) ((long) count * p / slices);
+        int to = (int) ((long) count * (p + 1) / slices);
+        List<Vector> rows = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
+          rows.add(Vectors.dense(Arrays.copyOfRange(all, i * d, i * d + d)));
+        }
+        return rows.iterator();
+      }).cache();
+      try {
+        KMeansModel model = new KMeans()
+            .setK(k)
+            .setMaxIterations(Math.min(config.maxIterations(), VQ_MLLIB_ITERATIONS))
+            .setEpsilon(config.tolerance())
+            .setSeed(config.seed() + group.index())
+            .setInitialModel(new KMeansModel(init))
+            .run(data.rdd());
+        Vector[] c = model.clusterCenters();
+        iterations = model.numIter();
+        for (int i = 0; i < k; i++) {
+          // Fewer distinct sub-vectors than codewords: MLlib returns fewer centers; repeat the last.
+          Vector v = c[Math.min(i, c.length - 1)];
+          for (int j = 0; j < d; j++) {
+            centers[i * d + j] = v.apply(j);
+          }
+        }
+      } finally {
+        data.unpersist(false);
+        sample.destroy();
+      }
+    } else {
+      for (int i = 0; i < centers.length; i++) {
+        centers[i] = start[i];
+      }
+    }
+    float[] codewords = new float[k * d];
+    io.sparticle.quant.CodebookPrecision precision = group.spec().codebookPrecision();
+    for (int i = 0; i < codewords.length; i++) {
+      codewords[i] = precision.round((float) (vectors == 0 ? 0 : centers[i] * std + mean));
+    }
+    return new Fit(null, iterations, vectors, (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9,
+        codewords, null);
+  }
+
+  /**
+   * Lloyd steps of a vq fit's start on the driver (each one nearest-codeword search over the
+   * sample with the encoder's kernel, milliseconds at k = 256).
+   */
+  static final int VQ_LOCAL_STEPS = 100;
+  /**
+   * MLlib iterations of a vq fit from that start: each is a Spark job and a generic distance
+   * loop (about 0.3 s over 65,536 sub-vectors at k = 256), and from a start near the fixed point
+   * a few move the codewords little (README: measured).
+   */
+  static final int VQ_MLLIB_ITERATIONS = 2;
 
   /** Bins of the bounded histogram of block-normalized weights. */
   static final int BLOCK_BINS = 4096;
@@ -275,7 +447,20 @@ final class Particleizer {
   /** As above; {@code quick}: one k-means++ start instead of the best of several (curves only). */
   static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
       boolean mllib, boolean quick) {
-    int k = group.k();
+    Fit f = fitFree(jsc, group, p, config, mllib, quick);
+    if (group.spec().prune() == 0) {
+      return f;
+    }
+    // Pruning: k - 1 particles fitted on the survivors, and the reserved exact 0.
+    return new Fit(Codebook.of(io.sparticle.format.TensorEncoder.withZero(
+        f.codebook().centroids(), true)), f.iterations(), f.points(), f.initSeconds(),
+        f.mllibSeconds());
+  }
+
+  /** The fitted particles: k of them, or k - 1 when the group prunes. */
+  private static Fit fitFree(JavaSparkContext jsc, Group group, Points p, JobConfig config,
+      boolean mllib, boolean quick) {
+    int k = group.k() - (group.spec().prune() > 0 ? 1 : 0);
     if (p.values.length <= k) {
       // Fewer distinct values than codes: the codebook holds them all, error zero.
       return new Fit(toCodebook(p.values, k, 1, 0, group), 0, p.values.length, 0, 0);
@@ -442,9 +627,10 @@ final class Particleizer {
       ValueHistogram h = hist.get(t);
       double s = scales[t];
       ValueHistogram.Outliers o = plan.tensors().get(t).outliers();
+      ValueHistogram.Pruned pr = plan.tensors().get(t).pruned();
       for (int i = 0; i < h.size(); i++) {
-        if (o.test((float) h.value(i))) {
-          continue; // kept exact: not part of the fit
+        if (o.test((float) h.value(i)) || pr.test((float) h.value(i))) {
+          continue; // kept exact, or pruned to 0: not part of the fit
         }
         // + 0.0 folds -0.0 into 0.0, so equal values merge and binary search finds them.
         v[m] = h.value(i) / s + 0.0;

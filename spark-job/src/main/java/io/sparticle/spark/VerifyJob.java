@@ -276,8 +276,9 @@ public final class VerifyJob {
    */
   private static String compareCodes(RangeReader original, long originalOffset, RangeReader stored,
       StoredTensor item, boolean storedBooks, long chunkBytes) throws IOException {
-    int bits = item.bits();
-    byte[][] buf = {new byte[0]};
+    int bits = item.codeBits();
+    io.sparticle.format.CodeReader reader = io.sparticle.format.CodeReader.open(item, stored);
+    int[][] buf = {new int[0], new int[0]};
     float[][] books = null;
     if (storedBooks) {
       io.sparticle.quant.KMeansCodec codec = (io.sparticle.quant.KMeansCodec) item.codec(stored);
@@ -291,24 +292,37 @@ public final class VerifyJob {
       encoded = TensorEncoder.encode(original, originalOffset, item.dtype(), item.shape(),
           item.axis(), item.spec(), item.sharedCodebook(), item.scale(),
           item.outliers() == null ? io.sparticle.quant.ValueHistogram.Outliers.NONE
-              : item.outliers().rule(), null, books, chunkBytes,
+              : item.outliers().rule(),
+          item.pruned() == null ? io.sparticle.quant.ValueHistogram.Pruned.NONE : item.pruned(),
+          null, books, item.mixture(), chunkBytes,
           (first, n, packed, packedBytes) -> {
-            if (buf[0].length < packedBytes) {
-              buf[0] = new byte[packedBytes];
+            if (buf[0].length < n) {
+              buf[0] = new int[n];
+              buf[1] = new int[n];
             }
-            stored.readFully(item.offset() + first / 8 * bits, buf[0], 0, packedBytes);
-            if (Arrays.mismatch(packed, 0, packedBytes, buf[0], 0, packedBytes) >= 0) {
-              byte[] want = new byte[n];
-              byte[] have = new byte[n];
-              BitPacking.unpack(packed, 0, n, bits, want, 0);
-              BitPacking.unpack(buf[0], 0, n, bits, have, 0);
-              int i = Arrays.mismatch(want, have);
-              throw new Found(i < 0
-                  ? "packed codes differ from the input's in their padding bits"
-                  : "weight " + (first + i) + " of " + item.numel() + " encodes to code "
-                      + (want[i] & 0xFF) + (item.spec().sharedCodebook()
-                          ? " with the stored codebook and scale" : " with " + item.spec().describe())
-                      + ", but the checkpoint stores code " + (have[i] & 0xFF));
+            int[] want = buf[0];
+            int[] have = buf[1];
+            if (bits <= BitPacking.MAX_BITS_PER_VALUE) {
+              byte[] w = new byte[n];
+              BitPacking.unpack(packed, 0, n, bits, w, 0);
+              for (int i = 0; i < n; i++) {
+                want[i] = w[i] & 0xFF;
+              }
+            } else {
+              short[] w = new short[n];
+              BitPacking.unpack(packed, 0, n, bits, w, 0);
+              for (int i = 0; i < n; i++) {
+                want[i] = w[i] & 0xFFFF;
+              }
+            }
+            reader.read(first, n, have);
+            int i = Arrays.mismatch(want, 0, n, have, 0, n);
+            if (i >= 0) {
+              String unit = item.spec().vector() ? "sub-vector " : "weight ";
+              throw new Found(unit + (first + i) + " of " + item.numCodes() + " encodes to code "
+                  + want[i] + (item.spec().sharedCodebook()
+                      ? " with the stored codebook and scale" : " with " + item.spec().describe())
+                  + ", but the checkpoint stores code " + have[i]);
             }
           }, PartWriter::stopIfKilled);
     } catch (Found f) {

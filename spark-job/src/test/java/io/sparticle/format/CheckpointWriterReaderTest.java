@@ -87,24 +87,24 @@ class CheckpointWriterReaderTest {
     String[] names = {"a", "b"};
     long[][] shapes = {shapeA, shapeB};
     DType[] dtypes = {DType.BF16, DType.F32};
-    SafetensorsLayout.Builder part = SafetensorsLayout.builder();
+    List<CheckpointWriter.Entry> part = new java.util.ArrayList<>();
     List<CheckpointWriter.Item> items = new ArrayList<>();
     List<Manifest.TensorEntry> entries = new ArrayList<>();
     for (int t = 0; t < 2; t++) {
       long numel = TensorInfo.numel(shapes[t]);
-      part.add(names[t], DType.U8, new long[] {(numel * spec.bits() + 7) / 8});
+      part.add(new CheckpointWriter.Entry(names[t], DType.U8, new long[] {(numel * spec.bits() + 7) / 8}));
       long units = StoredTensor.layout(spec, shapes[t], axes[t]).numUnits();
       String cb = null;
       String sc = null;
       String ze = null;
       if (spec.method() == Method.KMEANS && !spec.sharedCodebook()) {
         cb = names[t] + "::codebook";
-        part.add(cb, Centroids.dtype(spec.codebookPrecision()), new long[] {units, spec.k()});
+        part.add(new CheckpointWriter.Entry(cb, Centroids.dtype(spec.codebookPrecision()), new long[] {units, spec.k()}));
       } else if (spec.method() == Method.UNIFORM) {
         sc = names[t] + "::scale";
         ze = names[t] + "::zero";
-        part.add(sc, spec.scalePrecision() == ScalePrecision.F32 ? DType.F32 : DType.F16, new long[] {units});
-        part.add(ze, DType.U8, new long[] {units});
+        part.add(new CheckpointWriter.Entry(sc, spec.scalePrecision() == ScalePrecision.F32 ? DType.F32 : DType.F16, new long[] {units}));
+        part.add(new CheckpointWriter.Entry(ze, DType.U8, new long[] {units}));
       }
       long offset = src.dataStart() + src.tensor(names[t]).begin();
       items.add(new CheckpointWriter.Item(t, names[t], source.toString(), Files.size(source),
@@ -114,13 +114,13 @@ class CheckpointWriterReaderTest {
           "part-00001-of-00001.safetensors", names[t], spec.scope() == Scope.CHANNEL ? axes[t] : -1,
           cb, sc, ze));
     }
-    SafetensorsLayout layout = part.build();
+    SafetensorsLayout layout = CheckpointWriter.layout(part);
     Path out = tmp.resolve("out");
     Files.createDirectories(out);
     CheckpointWriter.Part written;
     try (RangeReader in = new LocalInputFile(source).open()) {
       written = CheckpointWriter.writePart(new LocalOutputFile(out.resolve("part-00001-of-00001.safetensors")),
-          layout.headerBytes(), layout.fileLength(), items, new EncodingSpec[] {spec},
+          part, items, new EncodingSpec[] {spec},
           new float[][] {codebook}, 256, (path, length) -> in, () -> { });
     }
     OutputFile.Committed books = CheckpointWriter.writeSmall(

@@ -370,7 +370,8 @@ class ManifestTest {
 
   @Test
   void unknownPacking() throws Exception {
-    rejects("h", "unknown packing 'msb'", r -> tensor(r, 2).put("packing", "msb"));
+    rejects("h", "packing 'msb' is unknown (this reader knows lsb, huffman, rans)",
+        r -> tensor(r, 2).put("packing", "msb"));
   }
 
   @Test

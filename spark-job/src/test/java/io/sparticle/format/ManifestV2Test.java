@@ -139,8 +139,9 @@ class ManifestV2Test {
 
   @Test
   void refusesWhatItDoesNotKnow() throws Exception {
-    rejects(null, "group 'attn' uses method 'vq' that this reader does not know (it knows kmeans, "
-        + "uniform in format version 2); use a newer Sparticle", r -> group(r, 1).put("method", "vq"));
+    rejects(null, "group 'attn' uses method 'aqlm' that this reader does not know (it knows kmeans, "
+        + "uniform, gmm, vq in format version 2); use a newer Sparticle",
+        r -> group(r, 1).put("method", "aqlm"));
     rejects(null, "group 'attn' has scope 'row' that this reader does not know (it knows group, "
         + "tensor, channel, block); use a newer Sparticle", r -> group(r, 1).put("scope", "row"));
     rejects(null, "group 'embed' has scale_precision 'BF16' that this reader does not know; use a "

@@ -8,9 +8,9 @@ import org.junit.jupiter.api.Test;
 
 class JobConfigTest {
   private static final String KNOWN_TOP = "bits, block-size, calibration, chunk-bytes, "
-      + "codebook-precision, grouping, importance, kmeans, method, min-elements, min-rank, "
-      + "non-finite, outliers, output-shard-bytes, rules, scale-precision, scope, target-bits, "
-      + "tokenizer";
+      + "codebook-precision, entropy, grouping, importance, kmeans, method, min-elements, min-rank, "
+      + "non-finite, outliers, output-shard-bytes, prune, rules, scale-precision, scope, target-bits, "
+      + "tokenizer, vq-dim, vq-sample";
 
   private static String rejects(String yaml) {
     return assertThrows(IllegalArgumentException.class, () -> JobConfig.fromYaml(yaml)).getMessage();
@@ -185,8 +185,8 @@ class JobConfigTest {
         + "fit-threads, max-iterations, seed, tolerance",
         rejects("kmeans:\n  iterations: 3\n"));
     assertEquals("Unknown config key 'rules[0].bitz'; known keys: "
-        + "bits, block-size, codebook-precision, group, keep-dense, match, method, "
-        + "outliers, per-tensor-scale, scale-precision, scope",
+        + "bits, block-size, codebook-precision, entropy, group, keep-dense, match, method, "
+        + "outliers, per-tensor-scale, prune, scale-precision, scope, vq-dim",
         rejects("rules:\n  - match: 'a'\n    bitz: 3\n"));
     assertTrue(rejects("rules:\n  - match: 'a'\n  - match: 'b'\n    groop: x\n")
         .startsWith("Unknown config key 'rules[1].groop'; "));

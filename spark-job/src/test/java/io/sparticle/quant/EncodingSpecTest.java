@@ -85,7 +85,7 @@ class EncodingSpecTest {
 
   @Test
   void parseErrors() {
-    assertEquals("Cannot set method to gptq: must be one of kmeans, uniform",
+    assertEquals("Cannot set method to gptq: must be one of kmeans, uniform, gmm, vq",
         message(() -> Method.parse("gptq")));
     assertEquals("Cannot set scope to row: must be one of group, tensor, channel, block",
         message(() -> Scope.parse("row")));

@@ -368,8 +368,11 @@ public final class SparticleCli implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-      if (model.startsWith("llama-")) {
+      if (model.equals("llama-tiny") || model.equals("llama-small")) {
         return llama(model.substring("llama-".length()));
+      }
+      if (model.equals("llama-1b")) {
+        return llama(model); // the bench model's preset name and directory
       }
       if (!model.equals("minilm")) {
         throw new IllegalArgumentException("Unknown model '" + model + "': use minilm, llama-tiny, llama-small or llama-1b");

@@ -45,14 +45,38 @@ public final class MethodTable {
     m.put("uniform/tensor", Map.of("method", "uniform", "scope", "tensor"));
     m.put("uniform/channel", Map.of("method", "uniform", "scope", "channel"));
     m.put("uniform/block64", Map.of("method", "uniform", "scope", "block", "block-size", "64"));
+    // The toolbox: vector quantization at k = 2^(bits x d), Gaussian mixtures, pruning and
+    // entropy coding (issue 13). Widths 2 to 4 (vq d4 at 4 bits would be k = 65,536).
+    m.put("vq d4", Map.of("method", "vq", "vq-dim", "4"));
+    m.put("vq d2", Map.of("method", "vq", "vq-dim", "2"));
+    m.put("gmm", Map.of("method", "gmm"));
+    m.put("kmeans/group rans", Map.of("entropy", "rans"));
+    m.put("kmeans prune0.3 rans", Map.of("prune", "0.3", "entropy", "rans"));
+    m.put("kmeans prune0.5 rans", Map.of("prune", "0.5", "entropy", "rans"));
+    m.put("kmeans prune0.5 huffman", Map.of("prune", "0.5", "entropy", "huffman"));
+    m.put("uniform/block64 prune0.5 rans", Map.of("method", "uniform", "scope", "block",
+        "block-size", "64", "prune", "0.5", "entropy", "rans"));
     return m;
   }
 
+  /** The widths a method's rows take: the toolbox's 2 to 4 (vq d4: 2 and 3), the others'. */
+  static int[] widths(String method) {
+    if (method.equals("vq d4")) {
+      return new int[] {2, 3};
+    }
+    if (method.startsWith("vq") || method.startsWith("gmm") || method.contains("rans")
+        || method.contains("huffman")) {
+      return new int[] {2, 3, 4};
+    }
+    return BITS;
+  }
+
   public static String header(boolean embeddings) {
-    return String.format(Locale.ROOT, "%-26s %4s %8s %7s %9s", "method", "bits", "bits/w",
+    return String.format(Locale.ROOT, "%-30s %4s %8s %7s %9s", "method", "bits", "bits/w",
         "ratio", "SQNR dB") + (embeddings
-        ? String.format(Locale.ROOT, " %10s %10s", "mean cos", "Spearman") : "")
-        + String.format(Locale.ROOT, " %8s", "seconds");
+        ? String.format(Locale.ROOT, " %10s %10s %8s", "mean cos", "Spearman", "seconds")
+        : String.format(Locale.ROOT, " %10s %10s %10s %10s", "compress s", "Mparams/s",
+            "decomp. s", "Mparams/s"));
   }
 
   /**
@@ -78,7 +102,7 @@ public final class MethodTable {
       if (!only.contains(method.getKey())) {
         continue;
       }
-      for (int bits : BITS) {
+      for (int bits : widths(method.getKey())) {
         Map<String, String> options = new LinkedHashMap<>(method.getValue());
         options.put("bits", Integer.toString(bits));
         if (TARGET.equals(options.get("target-bits"))) {
@@ -91,18 +115,40 @@ public final class MethodTable {
             .output(packed.toString()).config(JobConfig.fromYaml(null, options)).overwrite(true)
             .execute();
         double seconds = (System.nanoTime() - start) / 1e9;
-        String row = String.format(Locale.ROOT, "%-26s %4d %8.3f %7.2f %9.2f", method.getKey(), bits,
+        String row = String.format(Locale.ROOT, "%-30s %4d %8.3f %7.2f %9.2f", method.getKey(), bits,
             report.bitsPerWeight(), report.ratio(), report.total().sqnrDb());
-        if (evaluator != null) {
+        if (evaluator == null) {
+          // A generated (bench) model: compress and decompress speed, each job's own time.
           Path rebuilt = workDir.resolve("rebuilt-" + name);
-          Sparticle.decompress(spark).input(packed.toString()).output(rebuilt.toString())
-              .overwrite(true).execute();
-          EvaluationResult eval = evaluator.evaluate(model,
-              rebuilt.resolve(model.getFileName().toString()), sentences).withBits(bits);
-          Files.writeString(packed.resolve("evaluation.json"), eval.toJson() + "\n");
-          row += String.format(Locale.ROOT, " %10.4f %10.4f", eval.meanCosine(), eval.pairwiseSpearman());
+          io.sparticle.spark.DecompressJob.Result r = Sparticle.decompress(spark)
+              .input(packed.toString()).output(rebuilt.toString()).overwrite(true).execute();
+          deleteTree(rebuilt);
+          deleteTree(packed);
+          out.println(row + String.format(Locale.ROOT, " %10.1f %10.1f %10.1f %10.1f",
+              report.seconds(), report.params() / report.seconds() / 1e6, r.seconds(),
+              r.params() / r.seconds() / 1e6));
+          continue;
         }
-        out.println(row + String.format(Locale.ROOT, " %8.1f", seconds));
+        Path rebuilt = workDir.resolve("rebuilt-" + name);
+        Sparticle.decompress(spark).input(packed.toString()).output(rebuilt.toString())
+            .overwrite(true).execute();
+        EvaluationResult eval = evaluator.evaluate(model,
+            rebuilt.resolve(model.getFileName().toString()), sentences).withBits(bits);
+        Files.writeString(packed.resolve("evaluation.json"), eval.toJson() + "\n");
+        out.println(row + String.format(Locale.ROOT, " %10.4f %10.4f %8.1f", eval.meanCosine(),
+            eval.pairwiseSpearman(), seconds));
+      }
+    }
+  }
+
+  /** The rebuilt and packed copies of a large model go once measured (2 GB each at 1.1B). */
+  private static void deleteTree(Path dir) throws java.io.IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
       }
     }
   }

@@ -98,10 +98,19 @@ public record CompressionPlan(
 
     /**
      * The axis vq sub-vectors run along: the input dimension, the last axis of a safetensors
-     * tensor ({@code [out, in]}) and axis 0 of an ONNX one ({@code [in, out]}).
+     * tensor ({@code [out, in]}) and axis 0 of an ONNX one ({@code [in, out]}); an ONNX tensor
+     * whose axis 0 is not a multiple of {@code dim} but whose last axis is (a table that a
+     * Gather reads, {@code [vocab, hidden]}) takes the last.
      */
     public int vqAxis() {
-      return shape.length < 2 || axis != 0 ? 0 : shape.length - 1;
+      if (shape.length < 2) {
+        return 0;
+      }
+      int last = shape.length - 1;
+      if (axis == 0) {
+        return last;
+      }
+      return shape[0] % dim != 0 && shape[last] % dim == 0 ? last : 0;
     }
 
     /** Codes of this compressed tensor: one per weight, or one per sub-vector of dim weights. */

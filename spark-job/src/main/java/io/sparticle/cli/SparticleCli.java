@@ -156,7 +156,7 @@ public final class SparticleCli implements Callable<Integer> {
 
     @Option(names = "--vq-sample", paramLabel = "N",
         description = "vq: sub-vectors per group the codebook is fitted on (default 65536, at "
-            + "least 64 per codeword are used)")
+            + "least 16 per codeword are used)")
     Integer vqSample;
 
     @Option(names = "--prune", paramLabel = "FRACTION",

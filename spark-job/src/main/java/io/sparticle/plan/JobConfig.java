@@ -116,9 +116,9 @@ public record JobConfig(
       implements Serializable {
     public static final Encoding DEFAULT = new Encoding(Method.KMEANS, null, null, null, 0, null);
     /**
-     * Sub-vectors a vq group's codebook is fitted on, at least: 64 per codeword (a 256-codeword
-     * codebook sees 65,536 sub-vectors, drawn evenly from every tensor of the group by the
-     * histogram pass); more adds fit time and little SQNR (README, measured).
+     * Sub-vectors a vq group's codebook is fitted on (drawn evenly from every tensor of the
+     * group by the histogram pass), and at least 16 per codeword: more adds fit time and little
+     * SQNR (README, measured).
      */
     public static final int DEFAULT_VQ_SAMPLE = 1 << 16;
 

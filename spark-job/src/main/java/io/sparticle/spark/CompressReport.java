@@ -460,6 +460,32 @@ public record CompressReport(
         "  method  %s: %d group(s), %.3f bits/weight%n", m, v[0], 8.0 * v[2] / Math.max(1, v[1]))));
     s.append(String.format(Locale.ROOT, "  error   SQNR %.2f dB  MSE %.3e  max |err| %.3e%n",
         total.sqnrDb(), total.mse(), total.maxAbsError()));
+    long codes = 0;
+    long coded = 0;
+    double entropyBits = 0;
+    for (GroupRow g : groups) {
+      if (g.codeCounts() != null) {
+        codes += g.codes();
+        coded += g.codedBytes();
+        entropyBits += g.codeEntropyBits() * g.codes();
+      }
+    }
+    if (codes > 0) {
+      s.append(String.format(Locale.ROOT,
+          "  entropy codes %.3f bits each, %.1f%% over their order-0 entropy of %.3f (report.json: groups[].entropy)%n",
+          8.0 * coded / codes, entropyBits > 0 ? 100 * (8.0 * coded / entropyBits - 1) : 0,
+          entropyBits / codes));
+    }
+    long pruned = 0;
+    long prunable = 0;
+    for (TensorRow r : tensors) {
+      pruned += r.pruned();
+      prunable += r.pruned() > 0 ? r.numel() : 0;
+    }
+    if (pruned > 0) {
+      s.append(String.format(Locale.ROOT, "  pruned  %,d weights set to 0 (%.1f%% of their tensors)%n",
+          pruned, 100.0 * pruned / prunable));
+    }
     StringBuilder phases = new StringBuilder();
     for (String p : phaseNames()) {
       phases.append(String.format(Locale.ROOT, " %s %.1f", p, phaseSeconds.getOrDefault(p, 0.0)));

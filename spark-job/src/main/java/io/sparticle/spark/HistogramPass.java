@@ -69,12 +69,12 @@ final class HistogramPass {
     long[] stride = new long[plan.groups().size()];
     for (io.sparticle.plan.CompressionPlan.Group g : plan.groups()) {
       if (g.spec().vector()) {
-        // vq: sub-vectors are the blocks; at least 64 per codeword, or the configured sample.
+        // vq: sub-vectors are the blocks; at least 16 per codeword, or the configured sample.
         long vectors = 0;
         for (int t : g.tensors()) {
           vectors += plan.tensors().get(t).numCodes();
         }
-        long want = Math.max(plan.config().encoding().vqSample(), 64L * g.spec().k());
+        long want = Math.max(plan.config().encoding().vqSample(), 16L * g.spec().k());
         stride[g.index()] = Math.max(1, -Math.floorDiv(-vectors, want));
       } else if (g.spec().blockScaled()) {
         long blocks = 0;

@@ -199,7 +199,7 @@ final class Particleizer {
       xf[i] = (float) x[i];
     }
     float[] start = io.sparticle.quant.VqKMeans.fit(xf, d, k, config.seed() + group.index(),
-        VQ_LOCAL_STEPS);
+        localSteps(vectors, k));
     long t1 = System.nanoTime();
     if (vectors > k) {
       Vector[] init = new Vector[k];
@@ -268,10 +268,17 @@ final class Particleizer {
   }
 
   /**
-   * Lloyd steps of a vq fit's start on the driver (each one nearest-codeword search over the
-   * sample with the encoder's kernel, milliseconds at k = 256).
+   * Lloyd steps of a vq fit's start on the driver: each is a nearest-codeword search over the
+   * sample with the encoder's kernel (milliseconds at k = 256), up to {@value #VQ_LOCAL_STEPS};
+   * large codebooks get as many as {@value #VQ_LOCAL_BUDGET} distances allow, at least 10.
    */
+  static int localSteps(long vectors, int k) {
+    long perStep = Math.max(1, vectors * k);
+    return (int) Math.max(10, Math.min(VQ_LOCAL_STEPS, VQ_LOCAL_BUDGET / perStep));
+  }
+
   static final int VQ_LOCAL_STEPS = 100;
+  static final long VQ_LOCAL_BUDGET = 4_000_000_000L;
   /**
    * MLlib iterations of a vq fit from that start: each is a Spark job and a generic distance
    * loop (about 0.3 s over 65,536 sub-vectors at k = 256), and from a start near the fixed point

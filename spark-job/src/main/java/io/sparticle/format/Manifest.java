@@ -288,7 +288,25 @@ public record Manifest(
 
   /** A gmm group's mixture, in code order (ascending means). */
   public record Mixture(double[] weights, double[] means, double[] variances)
-      implements java.io.Serializable {}
+      implements java.io.Serializable {
+    // Arrays compare by content, so a manifest read back equals the one written.
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Mixture m && Arrays.equals(weights, m.weights)
+          && Arrays.equals(means, m.means) && Arrays.equals(variances, m.variances);
+    }
+
+    @Override
+    public int hashCode() {
+      return Arrays.hashCode(means);
+    }
+
+    @Override
+    public String toString() {
+      return "Mixture[weights=" + Arrays.toString(weights) + ", means=" + Arrays.toString(means)
+          + ", variances=" + Arrays.toString(variances) + "]";
+    }
+  }
 
   /** A tensor's pruned weights: the {@code count} weights with {@code |x| <= threshold}, set to 0. */
   public record Pruned(long count, float threshold) implements java.io.Serializable {}

@@ -333,11 +333,6 @@ class ToolboxTest {
         "vq 2b d4 " + vq + " dB vs kmeans 2b " + scalar.total().sqnrDb() + " dB");
   }
 
-  /**
-   * gmm codes each weight by its most probable component and decodes it to that component's
-   * mean: at 3 bits it should be near 3-bit k-means on the same group (the same codebook size),
-   * not near zero.
-   */
   @Test
   void prunedHalfAt4BitsWithRansIsUnder3BitsPerWeight() throws Exception {
     CompressReport r = REPORTS.containsKey("kmeans-4b-prune0.5-rans") ? REPORTS.get("kmeans-4b-prune0.5-rans")

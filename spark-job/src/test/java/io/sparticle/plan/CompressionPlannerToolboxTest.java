@@ -134,10 +134,15 @@ class CompressionPlannerToolboxTest {
     // d = 2 divides 10.
     assertEquals(15, CompressionPlanner.plan(source(false, "w", new long[] {3, 10}),
         config("", Map.of("method", "vq", "bits", "2", "vq-dim", "2"))).tensors().get(0).numCodes());
-    // ONNX [in, out]: what counts is the first dimension.
-    assertEquals("Tensor 'w' F32[10, 12]: vq-dim 4 does not divide its input dimension (axis 0, "
+    // ONNX [in, out]: the first dimension, or the last when only it is a multiple of d (a
+    // Gather'd [vocab, hidden] table); neither is refused naming axis 0.
+    assertEquals("Tensor 'w' F32[10, 14]: vq-dim 4 does not divide its input dimension (axis 0, "
         + "10 weights); use a vq-dim that divides it, or a rule giving this tensor another method "
-        + "or keep-dense", refusal(source(true, "w", new long[] {10, 12}), config("", VQ4)));
+        + "or keep-dense", refusal(source(true, "w", new long[] {10, 14}), config("", VQ4)));
+    Tensor table = CompressionPlanner.plan(source(true, "w", new long[] {10, 12}), config("", VQ4))
+        .tensors().get(0);
+    assertEquals(1, table.vqAxis());
+    assertEquals(30, table.numCodes());
     assertEquals("Tensor 'b' F32[10]: vq-dim 8 does not divide its input dimension (axis 0, "
         + "10 weights); use a vq-dim that divides it, or a rule giving this tensor another method "
         + "or keep-dense", refusal(source(false, "b", new long[] {10}),

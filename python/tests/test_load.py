@@ -355,9 +355,9 @@ def test_missing_directory(tmp_path):
      rf"1..{NEXT_VERSION - 1}\); use a newer Sparticle"),
     (lambda m: m.update(required_features=["per-channel-codebooks"]),
      r"requires feature 'per-channel-codebooks' that this reader does not know"),
-    (lambda m: m["groups"][0].update(method="gmm"),
-     r"group '.*' uses method 'gmm' that this reader does not know \(it knows kmeans, uniform in "
-     r"format version 2\)"),
+    (lambda m: m["groups"][0].update(method="awq"),
+     r"group '.*' uses method 'awq' that this reader does not know \(it knows kmeans, uniform, gmm, "
+     r"vq in format version 2\)"),
     (lambda m: m["groups"][0].update(scope="row"),
      r"group '.*' has scope 'row' that this reader does not know"),
     (lambda m: next(t for t in m["tensors"] if t["encoding"] != "dense").update(encoding="vq"),

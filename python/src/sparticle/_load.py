@@ -5,11 +5,21 @@ The decoder is a few tables, so that a new format version, encoding or method is
 - ``FORMAT_VERSIONS``: format_version -> function parsing and checking the manifest;
 - ``ENCODINGS``: a tensor's ``encoding`` -> function giving its values;
 - ``METHODS``: a group's ``method`` -> function giving each weight's value before rounding;
+- ``_Codes.PACKINGS``: a tensor's ``packing`` -> function reading its codes (bit-packed, or
+  entropy-coded segments);
 - ``KNOWN_FEATURES``: the ``required_features`` this reader implements.
 
 Everything a reader must check (FORMAT.md, "Validation a reader performs") is checked, and what
 this reader does not know (format_version, required_features, method, scope, precision,
-encoding, packing) is refused with a ``CheckpointError`` naming the file, the tensor and the value.
+encoding, packing, entropy coder) is refused with a ``CheckpointError`` naming the file, the
+tensor and the value.
+
+Methods: kmeans (scope group, channel or block), uniform (tensor, channel or block), gmm and vq
+(scope group; vq codes of up to 16 bits, one per sub-vector of 2, 4 or 8 weights); any of them
+with outliers, pruning (nothing to decode: the reserved code decodes to 0 by the method's own
+rule) and, besides bit-packed (``lsb``) codes, Huffman or rANS coded ones (``_entropy``: numpy
+and plain Python, roughly 1 M codes/s for rANS and 1.5 to 6 M codes/s for Huffman, against tens
+of M/s for bit-packed codes; the JVM's decoder is far faster).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import _crc32c
+from . import _crc32c, _entropy
 from .errors import CheckpointError
 
 SUCCESS = "_SUCCESS"
@@ -40,6 +50,12 @@ MAX_OUTLIERS = 0.1
 UNIFORM_SCALE_PRECISIONS = ("F16", "F32")
 BLOCK_SCALE_PRECISIONS = ("F16", "F32", "Q3", "Q4", "Q5", "Q6", "Q7", "Q8")
 OUTLIER_SEGMENT = 1 << 16  # weights per segment of an outlier index (FORMAT.md 2.7)
+# The largest pruned fraction a writer may use (FORMAT.md 2.11).
+MAX_PRUNE = 0.99
+VQ_DIMS = (2, 4, 8)  # weights per vq sub-vector (FORMAT.md 2.10)
+MAX_CODE_BITS = 16  # bits of one code, vq's bits x dim included (FORMAT.md 2.2)
+# Entropy coders of codes (FORMAT.md 2.12): a group's ``entropy`` is a tensor's ``packing``.
+ENTROPY_CODERS = ("huffman", "rans")
 _READ_BLOCK = 16 << 20
 
 # Safetensors dtypes as numpy dtypes, little-endian. BF16 and the 8-bit floats have no numpy
@@ -121,14 +137,34 @@ class Group:
     method: str
     bits: int
     k: int
-    codebook_precision: str | None  # kmeans: F32, F16, BF16 or step
-    codebook: str | None  # kmeans with scope group or block: the tensor in codebooks_file
+    codebook_precision: str | None  # kmeans, gmm, vq: F32, F16, BF16 or step
+    codebook: str | None  # kmeans scope group or block, gmm, vq: the tensor in codebooks_file
     raw: dict
     scope: str = "group"
     block_size: int = 0
     codebook_step: float = 0.0
     scale_precision: str | None = None  # uniform: F16 or F32; kmeans block: also Q3..Q8
     outliers: float = 0.0  # the fraction of each tensor's weights kept exact (2.7); 0: none
+    dim: int = 1  # weights per code: 1, or vq's sub-vector length 2, 4 or 8 (2.10)
+    prune: float = 0.0  # the fraction of each tensor's weights pruned to 0 (2.11); 0: none
+    zero_code: int = -1  # with pruning, a shared codebook's reserved zero code; else -1
+    entropy: str | None = None  # huffman or rans (2.12), else None (packing lsb)
+    segment_codes: int = 0  # with entropy coding, codes per segment
+
+    @property
+    def code_bits(self) -> int:
+        """Bits of one code: bits, or bits x dim for vq."""
+        return self.bits * self.dim
+
+    @property
+    def packing(self) -> str:
+        """The packing its tensors' codes have: lsb, or the group's entropy coder."""
+        return self.entropy or "lsb"
+
+    @property
+    def shared_codebook(self) -> bool:
+        """Whether the group has a codebook in codebooks_file (2.8)."""
+        return self.codebook is not None
 
     @property
     def ladder_bits(self) -> int:
@@ -208,10 +244,16 @@ def _parse(m: dict, file: str, version: int) -> Manifest:
         bits = _field(g, "bits", int, f"group '{name}': ", file)
         k = _field(g, "k", int, f"group '{name}': ", file)
         dim = _field(g, "dim", int, f"group '{name}': ", file)
-        lowest = 2 if method == "uniform" else 1
-        if not lowest <= bits <= 8 or k != 1 << bits or dim != 1:
-            raise _bad(file, f"group '{name}' has bits {bits}, k {k}, dim {dim}; this reader knows "
-                             f"bits {lowest}..8 for {method}, k = 2^bits, dim 1")
+        if method == "vq":
+            if dim not in VQ_DIMS or not 1 <= bits <= MAX_CODE_BITS // dim or k != 1 << (bits * dim):
+                raise _bad(file, f"group '{name}' has bits {bits}, k {k}, dim {dim}; this reader "
+                                 f"knows for vq dim {', '.join(map(str, VQ_DIMS))}, bits 1.."
+                                 f"{MAX_CODE_BITS} / dim, k = 2^(bits x dim)")
+        else:
+            lowest = 2 if method == "uniform" else 1
+            if not lowest <= bits <= 8 or k != 1 << bits or dim != 1:
+                raise _bad(file, f"group '{name}' has bits {bits}, k {k}, dim {dim}; this reader "
+                                 f"knows bits {lowest}..8 for {method}, k = 2^bits, dim 1")
         scope, block_size = "group", 0
         if version >= 2:
             scope = _field(g, "scope", str, f"group '{name}': ", file)
@@ -225,7 +267,7 @@ def _parse(m: dict, file: str, version: int) -> Manifest:
                     raise _bad(file, f"group '{name}' has block_size {block_size}: must be a "
                                      "multiple of 8 between 8 and 1048576")
         precision, codebook, step, scale_precision = None, None, 0.0, None
-        if method == "kmeans":
+        if method != "uniform":  # kmeans, gmm, vq: centroids (FORMAT.md 2.8)
             precision = _field(g, "codebook_precision", str, f"group '{name}': ", file)
             if precision == "step" and version >= 2:
                 step = g.get("codebook_step")
@@ -253,8 +295,22 @@ def _parse(m: dict, file: str, version: int) -> Manifest:
                 raise _bad(file, f"group '{name}': 'outliers' must be a fraction between 0 and "
                                  f"{MAX_OUTLIERS}")
             outliers = float(outliers)
+        prune, zero_code = _group_prune(g, name, method, scope, bits, k, version, file)
+        entropy, segment_codes = None, 0
+        if version >= 2 and "entropy" in g:
+            entropy = _field(g, "entropy", str, f"group '{name}': ", file)
+            if entropy not in ENTROPY_CODERS:
+                raise _bad(file, f"group '{name}' has entropy '{entropy}' that this reader does not "
+                                 f"know (it knows {', '.join(ENTROPY_CODERS)}); use a newer Sparticle")
+            segment_codes = _field(g, "segment_codes", int, f"group '{name}': ", file)
+            if segment_codes < 1:
+                raise _bad(file, f"group '{name}': 'segment_codes' must be positive, not "
+                                 f"{segment_codes}")
+        if method == "gmm":
+            _check_mixture(g, name, file)
         groups.append(Group(name, method, bits, k, precision, codebook, g, scope, block_size,
-                            step, scale_precision, outliers))
+                            step, scale_precision, outliers, dim if method == "vq" else 1,
+                            prune, zero_code, entropy, segment_codes))
     # A reader that predates a feature would decode a checkpoint that uses it wrongly, so a
     # manifest must list what its groups use (FORMAT.md 3, validation).
     features = m.get("required_features", [])
@@ -297,12 +353,52 @@ def _parse(m: dict, file: str, version: int) -> Manifest:
     return Manifest(version, files, codebooks_file, groups, tensors, m)
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _group_prune(g: dict, name: str, method: str, scope: str, bits: int, k: int, version: int,
+                 file: str) -> tuple:
+    """A group's ``prune`` fraction and ``zero_code`` (FORMAT.md 2.11): (0.0, -1) when absent."""
+    if version < 2 or "prune" not in g:
+        return 0.0, -1
+    prune = g["prune"]
+    if not _number(prune) or not 0 <= prune <= MAX_PRUNE:
+        raise _bad(file, f"group '{name}': 'prune' must be a fraction between 0 and {MAX_PRUNE}")
+    if prune > 0:
+        # The writer's rules: every method but vq and kmeans blocks, a code besides the zero.
+        if method == "vq" or (method == "kmeans" and scope == "block"):
+            raise _bad(file, f"group '{name}' prunes with {method} scope {scope}, which has no "
+                             "reserved zero code (prune applies to kmeans scope group or channel, "
+                             "gmm and uniform)")
+        if method in ("kmeans", "gmm") and bits < 2:
+            raise _bad(file, f"group '{name}' prunes at 1 bit, which leaves no code besides the "
+                             "reserved zero")
+    zero_code = -1
+    if "zero_code" in g:
+        zero_code = _field(g, "zero_code", int, f"group '{name}': ", file)
+        if not 0 <= zero_code < k:
+            raise _bad(file, f"group '{name}': zero_code {zero_code} is not a code (0..{k - 1})")
+    return float(prune), zero_code
+
+
+def _check_mixture(g: dict, name: str, file: str) -> None:
+    """A gmm group's ``mixture``: decoders ignore it (FORMAT.md 2.9), so only its shape is
+    checked: an object of three arrays of finite numbers, weights, means and variances."""
+    m = _field(g, "mixture", dict, f"group '{name}': ", file)
+    for key in ("weights", "means", "variances"):
+        a = m.get(key)
+        if not isinstance(a, list) or not all(_number(v) and math.isfinite(v) for v in a):
+            raise _bad(file, f"group '{name}': mixture.{key} must be an array of finite numbers")
+
+
 FORMAT_VERSIONS: dict[int, Callable[[dict, str], Manifest]] = {
     1: lambda m, file: _parse(m, file, 1),
     2: lambda m, file: _parse(m, file, 2),
 }
-METHODS_BY_VERSION = {1: ("kmeans",), 2: ("kmeans", "uniform")}
-SCOPES = {"kmeans": ("group", "channel", "block"), "uniform": ("tensor", "channel", "block")}
+METHODS_BY_VERSION = {1: ("kmeans",), 2: ("kmeans", "uniform", "gmm", "vq")}
+SCOPES = {"kmeans": ("group", "channel", "block"), "uniform": ("tensor", "channel", "block"),
+          "gmm": ("group",), "vq": ("group",)}
 ENCODINGS_BY_VERSION = {1: ("codebook", "dense"), 2: ("codebook", "codes", "dense")}
 
 
@@ -443,21 +539,26 @@ class _Reader:
         return _read_exact(self._open(name), s.offset, s.length, self.store.path(name))
 
     def codebook(self, g: int) -> np.ndarray:
-        """Group g's centroids, widened exactly to float32."""
+        """Group g's centroids, widened exactly to float32: shape [k], or vq's [k, dim]."""
         if g not in self._codebooks:
             group = self.manifest.groups[g]
             name = self.manifest.codebooks_file
             s = self._headers_of(name).get(group.codebook)
             kinds = ("I16",) if group.codebook_precision == "step" else FLOAT_DTYPES
-            if s is None or len(s.shape) != 1 or s.shape[0] != group.k or s.dtype not in kinds:
+            shape = (group.k,) if group.dim == 1 else (group.k, group.dim)
+            if s is None or s.shape != shape or s.dtype not in kinds:
                 raise _bad(self.store.path(name), f"codebook of group '{group.name}' must be a "
                                                   f"{'I16' if kinds == ('I16',) else 'float'} "
-                                                  f"tensor of shape [{group.k}]", group.codebook)
+                                                  f"tensor of shape {list(shape)}", group.codebook)
             values = _centroids(np.frombuffer(self.read(name, s), NUMPY_DTYPES[s.dtype]), s.dtype,
                                 group)
             if not np.all(np.isfinite(values)):
                 raise _bad(self.store.path(name), "codebook entry is not finite", group.codebook)
-            self._codebooks[g] = values
+            if group.zero_code >= 0 and values[group.zero_code] != 0:
+                raise _bad(self.store.path(name), f"zero_code {group.zero_code} of group "
+                                                  f"'{group.name}' has centroid "
+                                                  f"{values[group.zero_code]}, not 0", group.codebook)
+            self._codebooks[g] = values.reshape(shape)
         return self._codebooks[g]
 
     def _headers_of(self, name: str) -> dict:
@@ -496,7 +597,13 @@ def _round_to(values: np.ndarray, dtype: str) -> np.ndarray:
 
 def unpack_lsb(packed: np.ndarray, numel: int, bits: int) -> np.ndarray:
     """Codes of FORMAT.md's ``lsb`` packing: one little-endian bit stream, code i at bits
-    [i*bits, (i+1)*bits). Eight codes take ``bits`` bytes, read as one little-endian word."""
+    [i*bits, (i+1)*bits), ``bits`` 1 to 16. Up to 8 bits (uint8 codes), eight codes take
+    ``bits`` bytes, read as one little-endian word; above (uint16 codes), see _unpack_wide."""
+    if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= MAX_CODE_BITS:
+        raise ValueError(f"Cannot unpack codes of {bits} bits: must be between 1 and "
+                         f"{MAX_CODE_BITS}")
+    if bits > 8:
+        return _unpack_wide(packed, numel, int(bits))
     out = np.empty(numel, dtype=np.uint8)
     mask = np.uint64((1 << bits) - 1)
     step = 1 << 20  # words (8 codes each) per round, to bound temporaries
@@ -515,6 +622,25 @@ def unpack_lsb(packed: np.ndarray, numel: int, bits: int) -> np.ndarray:
             codes[:, j] = (word >> np.uint64(j * bits)) & mask
         n = min(numel, w1 * 8) - w0 * 8
         out[w0 * 8:w0 * 8 + n] = codes.reshape(-1)[:n]
+    return out
+
+
+def _unpack_wide(packed: np.ndarray, numel: int, bits: int) -> np.ndarray:
+    """unpack_lsb for 9 to 16 bits: code i starts at bit (i*bits) % 8 of byte (i*bits) / 8 and
+    lies within the 3 bytes from there (at most 7 + 16 bits), read as one little-endian word."""
+    if bits == 16:
+        return np.frombuffer(packed[:2 * numel].tobytes(), "<u2").astype(np.uint16)
+    out = np.empty(numel, dtype=np.uint16)
+    need = -(-numel * bits // 8)
+    data = np.zeros(need + 3, dtype=np.uint32)  # the last code's missing bytes are zero padding
+    data[:min(need, packed.size)] = packed[:need]
+    mask = np.uint32((1 << bits) - 1)
+    step = 1 << 22  # codes per round, to bound temporaries
+    for i0 in range(0, numel, step):
+        pos = np.arange(i0, min(numel, i0 + step), dtype=np.int64) * bits
+        at = pos >> 3
+        word = data[at] | (data[at + 1] << np.uint32(8)) | (data[at + 2] << np.uint32(16))
+        out[i0:i0 + pos.size] = (word >> (pos & 7).astype(np.uint32)) & mask
     return out
 
 
@@ -602,10 +728,26 @@ def _uniform(group: Group, t: Tensor, reader, g: int, codes: np.ndarray) -> np.n
     return scales[u] * (codes.astype(np.int32) - zeros[u]).astype(np.float32)
 
 
-METHODS: dict[str, Callable] = {"kmeans": _kmeans, "uniform": _uniform}
+def _vq(group: Group, t: Tensor, reader, g: int, codes: np.ndarray) -> np.ndarray:
+    """vq (FORMAT.md 2.10): sub-vector v's element j is float32(codebook[code(v)][j]) *
+    float32(scale). Along the last axis sub-vector v is weights [v*d, v*d + d); along axis 0 of
+    a tensor with rows of R weights, sub-vector i*R + c is weights (i*d + j)*R + c."""
+    d = group.dim
+    table = reader.codebook(g) * np.float32(t.raw["scale"])  # [k, d], one multiply each
+    values = table[codes]  # [numel / d, d], in code order
+    shape = t.shape
+    if t.raw["axis"] == 0 and len(shape) >= 2 and t.numel:
+        rows = t.numel // shape[0]
+        values = values.reshape(shape[0] // d, rows, d).transpose(0, 2, 1)
+    return values.reshape(-1)
+
+
+METHODS: dict[str, Callable] = {"kmeans": _kmeans, "uniform": _uniform, "gmm": _kmeans,
+                                "vq": _vq}
 """A group's ``method`` -> ``(group, tensor, reader, g, codes)`` giving each weight's float32
-value before rounding to the tensor's dtype (FORMAT.md 2.3 to 2.6); outliers (2.7) are
-patched in after rounding."""
+value before rounding to the tensor's dtype (FORMAT.md 2.3 to 2.6, 2.9, 2.10; gmm decodes as
+kmeans with scope group, its only scope); outliers (2.7) are patched in after rounding.
+``codes`` holds one code per weight, or per sub-vector of ``group.dim`` weights (vq)."""
 
 
 class _Dense:
@@ -622,9 +764,51 @@ class _Dense:
         return np.frombuffer(reader.read(t.file, s), NUMPY_DTYPES[t.dtype])
 
 
+def _lsb_codes(t: Tensor, reader, group: Group, count: int) -> np.ndarray:
+    """Bit-packed codes (FORMAT.md 2.2): U8 [ceil(count * code_bits / 8)]."""
+    bits = group.code_bits
+    packed_len = -(-count * bits // 8)
+    s = reader.stored(t.file, t.key, t.name)
+    if s.dtype != "U8" or s.shape != (packed_len,):
+        raise _bad(reader.store.path(t.file), f"codes must be U8 [{packed_len}] for {count} codes "
+                                              f"at {bits} bits, found {s.dtype}{list(s.shape)}",
+                   t.name)
+    return unpack_lsb(np.frombuffer(reader.read(t.file, s), np.uint8), count, bits)
+
+
+def _entropy_codes(t: Tensor, reader, group: Group, count: int) -> np.ndarray:
+    """Entropy-coded codes (FORMAT.md 2.12): U8 [coded bytes], segments of the group's
+    segment_codes codes, each segment's end offset in U64 [ceil(count / segment_codes)]
+    ``segments_key``; the index is checked as the Java CodeReader does before decoding."""
+    path = reader.store.path(t.file)
+    s = reader.stored(t.file, t.key, t.name)
+    if s.dtype != "U8" or len(s.shape) != 1:
+        raise _bad(path, f"entropy-coded codes must be a U8 vector, found "
+                         f"{s.dtype}{list(s.shape)}", t.name)
+    segments = -(-count // group.segment_codes)
+    ends = _aux(reader, t, "segments_key", ("U64",), (segments,))
+    length = s.shape[0]
+    prev = 0
+    for i, end in enumerate(ends.tolist()):
+        if not prev <= end <= length:
+            raise _bad(path, f"segment {i} ends at byte {end}, outside [{prev}, {length}] "
+                             f"('{t.raw['segments_key']}')", t.name)
+        prev = end
+    if segments and prev != length:
+        raise _bad(path, f"its segments end at byte {prev} but its codes hold {length} bytes "
+                         f"('{t.raw['segments_key']}')", t.name)
+    try:
+        return _entropy.decode_segments(group.entropy, group.code_bits,
+                                        np.frombuffer(reader.read(t.file, s), np.uint8), ends,
+                                        count, group.segment_codes)
+    except ValueError as e:
+        raise _bad(path, f"its {group.entropy} codes: {e}", t.name) from None
+
+
 class _Codes:
     """``codes`` (version 2) and ``codebook`` (version 1: kmeans with a shared codebook)."""
-    PACKINGS = {"lsb": unpack_lsb}
+    PACKINGS = {"lsb": _lsb_codes, "huffman": _entropy_codes, "rans": _entropy_codes}
+    """A tensor's ``packing`` -> ``(tensor, reader, group, count)`` giving its ``count`` codes."""
 
     @staticmethod
     def check(t: Tensor, groups: list, file: str) -> None:
@@ -638,14 +822,39 @@ class _Codes:
         if t.dtype not in FLOAT_DTYPES:
             raise _bad(file, f"encoding '{t.encoding}' needs dtype F32, F16 or BF16, not {t.dtype}",
                        t.name)
-        if group.method == "kmeans" and group.scope == "group":
+        if group.shared_codebook and group.scope == "group":  # kmeans scope group, gmm, vq
             scale = t.raw.get("scale")
-            if (not isinstance(scale, (int, float)) or isinstance(scale, bool)
-                    or not math.isfinite(float(np.float32(scale))) or np.float32(scale) <= 0):
+            if (not _number(scale) or not math.isfinite(float(np.float32(scale)))
+                    or np.float32(scale) <= 0):
                 raise _bad(file, "'scale' must be a positive finite number", t.name)
         packing = _field(t.raw, "packing", str, "", file, t.name)
         if packing not in _Codes.PACKINGS:
-            raise _bad(file, f"unknown packing '{packing}'", t.name)
+            raise _bad(file, f"unknown packing '{packing}' (this reader knows "
+                             f"{', '.join(_Codes.PACKINGS)}); use a newer Sparticle", t.name)
+        if packing != group.packing:
+            raise _bad(file, f"packing '{packing}' does not match its group's "
+                             f"{'entropy ' + repr(group.entropy) if group.entropy else 'packing lsb'}",
+                       t.name)
+        if group.entropy:
+            _field(t.raw, "segments_key", str, "", file, t.name)
+        if group.method == "vq":
+            axis = _field(t.raw, "axis", int, "", file, t.name)
+            rank = len(t.shape)
+            if rank == 0 or axis not in (0, rank - 1):
+                raise _bad(file, f"vq axis {axis} of a rank-{rank} tensor must be 0 or {rank - 1}",
+                           t.name)
+            if t.shape[axis] % group.dim:
+                raise _bad(file, f"vq axis {axis} of shape {list(t.shape)} is not a multiple of "
+                                 f"dim {group.dim}", t.name)
+        if group.prune > 0:
+            p = _field(t.raw, "prune", dict, "", file, t.name)
+            count, threshold = p.get("count"), p.get("threshold")
+            if (not isinstance(count, int) or isinstance(count, bool) or count < 0
+                    or not _number(threshold) or not math.isfinite(threshold)):
+                raise _bad(file, "'prune' must hold a non-negative integer 'count' and a finite "
+                                 "'threshold' (negative: nothing pruned)", t.name)
+            if count > t.numel:
+                raise _bad(file, f"{count} pruned weights in a tensor of {t.numel}", t.name)
         if group.scope == "channel":
             axis = _field(t.raw, "axis", int, "", file, t.name)
             if len(t.shape) >= 2 and axis not in (0, len(t.shape) - 1):
@@ -675,16 +884,9 @@ class _Codes:
 
     @staticmethod
     def decode(t: Tensor, reader) -> np.ndarray:
-        g, bits = t.raw["group"], t.raw["bits"]
-        numel = t.numel
-        packed_len = -(-numel * bits // 8)
-        s = reader.stored(t.file, t.key, t.name)
-        if s.dtype != "U8" or s.shape != (packed_len,):
-            raise _bad(reader.store.path(t.file), f"codes must be U8 [{packed_len}] for {numel} values "
-                                                  f"at {bits} bits, found {s.dtype}{list(s.shape)}", t.name)
+        g = t.raw["group"]
         group = reader.manifest.groups[g]
-        codes = _Codes.PACKINGS[t.raw["packing"]](
-            np.frombuffer(reader.read(t.file, s), np.uint8), numel, bits)
+        codes = _Codes.PACKINGS[t.raw["packing"]](t, reader, group, t.numel // group.dim)
         values = METHODS[group.method](group, t, reader, g, codes)
         out = _round_to(values.astype(np.float32, copy=False), t.dtype)
         if group.outliers > 0:

@@ -53,15 +53,15 @@ def assert_load_equals_decompress(spark, out: Path, dec: Path) -> dict:
     return loaded
 
 
-# (id, compress options): every new method, pruning with kmeans (scope group and channel) and
-# uniform, both entropy coders on scalar and vq codes, vq codes of 8, 10 and 16 bits. (gmm with
-# pruning is left out: the job refuses it, "Cannot fit 7 components: must be a power of two".)
+# (id, compress options): every new method, pruning with kmeans (scope group and channel), gmm
+# and uniform, both entropy coders on scalar and vq codes, vq codes of 8, 10 and 16 bits.
 CONFIGS = [
     ("vq-2b-d4", dict(method="vq", bits=2, vq_dim=4)),
     ("vq-4b-d2", dict(method="vq", bits=4, vq_dim=2)),
     ("vq-5b-d2-huffman", dict(method="vq", bits=5, vq_dim=2, entropy="huffman")),  # 10-bit codes
     ("vq-2b-huffman", dict(method="vq", bits=2, entropy="huffman")),
     ("gmm-3b", dict(method="gmm", bits=3)),
+    ("gmm-3b-prune-rans", dict(method="gmm", bits=3, prune=0.5, entropy="rans")),
     ("kmeans-4b-prune-rans", dict(bits=4, prune=0.5, entropy="rans")),
     ("kmeans-4b-prune-huffman", dict(bits=4, prune=0.3, entropy="huffman")),
     ("uniform-4b-prune-rans", dict(method="uniform", bits=4, prune=0.5, entropy="rans")),

@@ -874,13 +874,16 @@ public record Manifest(
         JsonNode m = g.path("mixture");
         double[][] cols = new double[3][];
         String[] keys = {"weights", "means", "variances"};
+        // One component per code, but the zero that pruning reserves.
+        int components = prune > 0 ? k - 1 : k;
         for (int i = 0; i < 3; i++) {
           JsonNode a = m.path(keys[i]);
-          if (!a.isArray() || a.size() != k) {
-            throw bad(file, null, "group '" + name + "': mixture." + keys[i] + " must be " + k + " numbers");
+          if (!a.isArray() || a.size() != components) {
+            throw bad(file, null, "group '" + name + "': mixture." + keys[i] + " must be "
+                + components + " numbers");
           }
-          cols[i] = new double[k];
-          for (int j = 0; j < k; j++) {
+          cols[i] = new double[components];
+          for (int j = 0; j < components; j++) {
             if (!a.get(j).isNumber() || !Double.isFinite(a.get(j).doubleValue())) {
               throw bad(file, null, "group '" + name + "': mixture." + keys[i] + " holds a non-number");
             }

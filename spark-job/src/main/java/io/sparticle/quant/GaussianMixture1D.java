@@ -90,8 +90,8 @@ public final class GaussianMixture1D implements Serializable {
    * A mixture of {@code weights.length} components, re-sorted by ascending mean (ties by variance,
    * then weight), weights normalized to sum to 1 and variances floored (see the class comment).
    *
-   * @throws IllegalArgumentException unless the arrays have the same length k, a power of two from
-   *     2 to 256; weights are finite and positive; means are finite and within the float range;
+   * @throws IllegalArgumentException unless the arrays have the same length k, from 2 to 256 (a
+   *     power of two, or one less when pruning reserves a code); weights are finite and positive; means are finite and within the float range;
    *     variances are finite and positive
    */
   public static GaussianMixture1D of(double[] weights, double[] means, double[] variances) {
@@ -100,9 +100,9 @@ public final class GaussianMixture1D implements Serializable {
       throw new IllegalArgumentException("Cannot build a mixture from " + k + " weights, "
           + means.length + " means and " + variances.length + " variances: lengths must match");
     }
-    if (k < 2 || k > 256 || Integer.bitCount(k) != 1) {
+    if (k < 2 || k > 256) {
       throw new IllegalArgumentException(
-          "Cannot build a mixture of " + k + " components: must be a power of two from 2 to 256");
+          "Cannot build a mixture of " + k + " components: must be from 2 to 256");
     }
     double total = 0;
     for (int c = 0; c < k; c++) {

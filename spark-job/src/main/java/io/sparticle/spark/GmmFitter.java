@@ -85,7 +85,7 @@ public final class GmmFitter {
    * (duplicates merge, zero weights drop out), deterministically for a given seed.
    *
    * @throws IllegalArgumentException on mismatched or empty arrays, non-finite values, negative or
-   *     non-finite weights, no positive weight, k not a power of two from 2 to 256, maxIter &lt; 1,
+   *     non-finite weights, no positive weight, k not from 2 to 256, maxIter &lt; 1,
    *     or tol negative or not finite
    * @throws IllegalStateException if every component of MLlib's result is broken
    */
@@ -148,9 +148,9 @@ public final class GmmFitter {
       throw new IllegalArgumentException("Cannot fit " + values.length + " values with "
           + weights.length + " weights: lengths must match");
     }
-    if (k < 2 || k > 256 || Integer.bitCount(k) != 1) {
+    if (k < 2 || k > 256) {
       throw new IllegalArgumentException(
-          "Cannot fit " + k + " components: must be a power of two from 2 to 256");
+          "Cannot fit " + k + " components: must be from 2 to 256");
     }
     if (maxIter < 1) {
       throw new IllegalArgumentException(

@@ -123,11 +123,12 @@ class GaussianMixture1DTest {
     double[] two = {1, 1};
     assertMessage("Cannot build a mixture from 2 weights, 3 means and 2 variances: lengths must match",
         () -> GaussianMixture1D.of(two, new double[3], two));
-    assertMessage("Cannot build a mixture of 3 components: must be a power of two from 2 to 256",
-        () -> GaussianMixture1D.of(new double[] {1, 1, 1}, new double[3], new double[] {1, 1, 1}));
-    assertMessage("Cannot build a mixture of 1 components: must be a power of two from 2 to 256",
+    // 3 components: a 2-bit pruned group's (a code reserved for the zero).
+    assertEquals(3, GaussianMixture1D.of(new double[] {1, 1, 1}, new double[] {-1, 0, 1},
+        new double[] {1, 1, 1}).k());
+    assertMessage("Cannot build a mixture of 1 components: must be from 2 to 256",
         () -> GaussianMixture1D.of(new double[] {1}, new double[1], new double[] {1}));
-    assertMessage("Cannot build a mixture of 512 components: must be a power of two from 2 to 256",
+    assertMessage("Cannot build a mixture of 512 components: must be from 2 to 256",
         () -> GaussianMixture1D.of(new double[512], new double[512], new double[512]));
     assertMessage("Cannot build a mixture with weight 0.0 at component 1: weights must be finite and positive",
         () -> GaussianMixture1D.of(new double[] {1, 0}, new double[2], two));

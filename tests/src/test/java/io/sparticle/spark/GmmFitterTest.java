@@ -177,8 +177,8 @@ class GmmFitterTest {
     double[] two = {1, 2};
     assertMessage("Cannot fit 2 values with 3 weights: lengths must match",
         () -> GmmFitter.fit(spark, two, new double[3], 2, 10, 0, 1));
-    assertMessage("Cannot fit 3 components: must be a power of two from 2 to 256",
-        () -> GmmFitter.fit(spark, two, two, 3, 10, 0, 1));
+    assertMessage("Cannot fit 257 components: must be from 2 to 256",
+        () -> GmmFitter.fit(spark, two, two, 257, 10, 0, 1));
     assertMessage("Cannot set maxIter to 0: must be at least 1",
         () -> GmmFitter.fit(spark, two, two, 2, 0, 0, 1));
     assertMessage("Cannot set tol to NaN: must be finite and non-negative",

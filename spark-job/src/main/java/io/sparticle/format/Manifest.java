@@ -869,6 +869,9 @@ public record Manifest(
           throw bad(file, null, "group '" + name + "': segment_codes must be positive");
         }
       }
+      // The spec first: a combination it refuses is named as such, before its fields' shapes.
+      EncodingSpec spec = new EncodingSpec(method, bits, scope, blockSize, precision,
+          scalePrecision, perTensorScale, outliers, vq ? dim : 1, prune, entropy);
       Mixture mixture = null;
       if (method == Method.GMM) {
         JsonNode m = g.path("mixture");
@@ -892,8 +895,7 @@ public record Manifest(
         }
         mixture = new Mixture(cols[0], cols[1], cols[2]);
       }
-      return new GroupEntry(name, new EncodingSpec(method, bits, scope, blockSize, precision,
-          scalePrecision, perTensorScale, outliers, vq ? dim : 1, prune, entropy), codebook,
+      return new GroupEntry(name, spec, codebook,
           version >= 2 && g.path("importance").asBoolean(false), mixture, zeroCode, segmentCodes);
     } catch (IllegalArgumentException e) {
       throw bad(file, null, "group '" + name + "': " + e.getMessage());

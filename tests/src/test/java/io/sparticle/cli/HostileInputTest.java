@@ -309,9 +309,10 @@ class HostileInputTest {
             "manifest.json", List.of("format_version 3 is not supported (this reader knows 1..2); "
                 + "use a newer Sparticle")),
         new Corrupt("unknown method",
-            d -> editManifest(d, m -> ((ObjectNode) m.get("groups").get(0)).put("method", "gmm")),
-            "manifest.json", List.of("group 'layers.*.w' uses method 'gmm' that this reader does "
-                + "not know (it knows kmeans, uniform in format version 2); use a newer Sparticle")),
+            d -> editManifest(d, m -> ((ObjectNode) m.get("groups").get(0)).put("method", "aqlm")),
+            "manifest.json", List.of("group 'layers.*.w' uses method 'aqlm' that this reader does "
+                + "not know (it knows kmeans, uniform, gmm, vq in format version 2); use a newer "
+                + "Sparticle")),
         new Corrupt("unknown scope",
             d -> editManifest(d, m -> ((ObjectNode) m.get("groups").get(0)).put("scope", "row")),
             "manifest.json", List.of("group 'layers.*.w' has scope 'row' that this reader does not "

@@ -212,7 +212,10 @@ final class Particleizer {
       }
       jsc.setJobDescription("sparticle: vq k-means of group '" + group.name() + "' (k=" + k
           + ", dim=" + d + ", " + vectors + " sub-vectors)");
-      int partitions = Math.max(1, Math.min(jsc.defaultParallelism(), vectors / 4096));
+      // One partition, as the scalar fit: MLlib merges per-partition sums in the order their
+      // shuffle blocks arrive, so more partitions would let a re-run's codewords differ in their
+      // last bits. The sample is small (a few MB) and MLlib runs two iterations over it.
+      int partitions = 1;
       List<Integer> ids = new ArrayList<>(partitions);
       for (int p = 0; p < partitions; p++) {
         ids.add(p);

@@ -289,6 +289,18 @@ public record Manifest(
   /** A gmm group's mixture, in code order (ascending means). */
   public record Mixture(double[] weights, double[] means, double[] variances)
       implements java.io.Serializable {
+    /** Writes {@code {"weights": [...], "means": [...], "variances": [...]}} into {@code m}. */
+    public void writeTo(ObjectNode m) {
+      double[][] cols = {weights, means, variances};
+      String[] keys = {"weights", "means", "variances"};
+      for (int i = 0; i < 3; i++) {
+        ArrayNode a = m.putArray(keys[i]);
+        for (double v : cols[i]) {
+          a.add(v);
+        }
+      }
+    }
+
     // Arrays compare by content, so a manifest read back equals the one written.
     @Override
     public boolean equals(Object o) {
@@ -393,15 +405,7 @@ public record Manifest(
           o.put("segment_codes", g.segmentCodes());
         }
         if (g.mixture() != null) {
-          ObjectNode m = o.putObject("mixture");
-          double[][] cols = {g.mixture().weights(), g.mixture().means(), g.mixture().variances()};
-          String[] keys = {"weights", "means", "variances"};
-          for (int i = 0; i < 3; i++) {
-            ArrayNode a = m.putArray(keys[i]);
-            for (double v : cols[i]) {
-              a.add(v);
-            }
-          }
+          g.mixture().writeTo(o.putObject("mixture"));
         }
       }
       if (spec.method() != Method.UNIFORM) {

@@ -361,7 +361,7 @@ public record EncodingSpec(
    * frequency table stays a small part of it.
    */
   public int segmentCodes() {
-    return Math.max(1 << 20, 64 * k());
+    return io.sparticle.packing.EntropyCoder.segmentCodes(codeBits());
   }
 
   /** Whether a code stands for a sub-vector of {@code dim} weights (vq). */

@@ -130,11 +130,7 @@ public final class ValueHistogram implements Serializable {
     if (maxCount <= 0) {
       return Pruned.NONE;
     }
-    int signBit = kind == ValueKind.F32 ? 1 << (31 - F32_BIN_SHIFT) : 1 << 15;
-    java.util.TreeMap<Integer, Long> byMagnitude = new java.util.TreeMap<>();
-    for (int i = 0; i < keys.length; i++) {
-      byMagnitude.merge(keys[i] & (signBit - 1), counts[i], Long::sum);
-    }
+    java.util.TreeMap<Integer, Long> byMagnitude = byMagnitude();
     long total = 0;
     int last = -1;
     for (Map.Entry<Integer, Long> e : byMagnitude.entrySet()) {
@@ -157,12 +153,7 @@ public final class ValueHistogram implements Serializable {
     if (maxCount <= 0) {
       return Outliers.NONE;
     }
-    // Magnitude keys: a 16-bit kind's bits without the sign; F32 bins' keys without the sign.
-    int signBit = kind == ValueKind.F32 ? 1 << (31 - F32_BIN_SHIFT) : 1 << 15;
-    java.util.TreeMap<Integer, Long> byMagnitude = new java.util.TreeMap<>();
-    for (int i = 0; i < keys.length; i++) {
-      byMagnitude.merge(keys[i] & (signBit - 1), counts[i], Long::sum);
-    }
+    java.util.TreeMap<Integer, Long> byMagnitude = byMagnitude();
     long total = 0;
     for (Map.Entry<Integer, Long> e : byMagnitude.descendingMap().entrySet()) {
       if (total + e.getValue() > maxCount) {
@@ -171,6 +162,19 @@ public final class ValueHistogram implements Serializable {
       total += e.getValue();
     }
     return new Outliers(magnitude(0), total - byMagnitude.getOrDefault(0, 0L));
+  }
+
+  /**
+   * Counts by magnitude key, ascending: a 16-bit kind's bits without the sign; F32 bins' keys
+   * without the sign.
+   */
+  private java.util.TreeMap<Integer, Long> byMagnitude() {
+    int signBit = kind == ValueKind.F32 ? 1 << (31 - F32_BIN_SHIFT) : 1 << 15;
+    java.util.TreeMap<Integer, Long> byMagnitude = new java.util.TreeMap<>();
+    for (int i = 0; i < keys.length; i++) {
+      byMagnitude.merge(keys[i] & (signBit - 1), counts[i], Long::sum);
+    }
+    return byMagnitude;
   }
 
   /** The largest magnitude a magnitude key stands for. */

@@ -311,15 +311,7 @@ public record CompressReport(
         en.put("overhead", h > 0 ? 8.0 * g.codedBytes() / (h * g.codes()) - 1 : 0);
       }
       if (g.mixture() != null) {
-        ObjectNode m = o.putObject("mixture");
-        double[][] cols = {g.mixture().weights(), g.mixture().means(), g.mixture().variances()};
-        String[] keys = {"weights", "means", "variances"};
-        for (int i = 0; i < 3; i++) {
-          ArrayNode a = m.putArray(keys[i]);
-          for (double v : cols[i]) {
-            a.add(v);
-          }
-        }
+        g.mixture().writeTo(o.putObject("mixture"));
       }
       ArrayNode names = o.putArray("tensors");
       g.tensors().forEach(names::add);

@@ -19,8 +19,8 @@ import java.util.List;
  * its encode tasks and its driver; {@link Manifest#toJson} writes the manifest.
  *
  * <pre>{@code
- * CheckpointWriter.Part p = CheckpointWriter.writePart(file, layout.headerBytes(),
- *     layout.fileLength(), items, specs, codebooks, 64 << 20, readers::get, () -> {});
+ * CheckpointWriter.Part p = CheckpointWriter.writePart(file, plan.entries(part), items, specs,
+ *     codebooks, 64 << 20, readers::get, () -> {});
  * }</pre>
  */
 public final class CheckpointWriter {

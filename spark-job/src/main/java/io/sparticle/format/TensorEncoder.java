@@ -71,53 +71,29 @@ public final class TensorEncoder {
       EncodingSpec spec, float[] sharedCodebook, float scale, long chunkBytes, PackedChunks sink,
       TensorDecoder.Checkpoint checkpoint) throws IOException {
     return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale,
-        ValueHistogram.Outliers.NONE, chunkBytes, sink, checkpoint);
+        ValueHistogram.Outliers.NONE, ValueHistogram.Pruned.NONE, null, null, null, chunkBytes,
+        sink, checkpoint);
   }
 
   /**
-   * Encodes as above, the weights {@code outliers} selects kept exact: left out of every fit and
-   * scale search, given the code their unit's parameters give them, and stored sparse after the
-   * method's parameters (when the spec keeps outliers).
-   */
-  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
-      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
-      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
-    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers, null,
-        null, chunkBytes, sink, checkpoint);
-  }
-
-  /**
-   * Encodes as above. With an {@code importance} (else null) the error statistics also sum every
-   * weight's squared error times its importance ({@link ErrorStats#outputError}), and per-channel
-   * codebooks are fitted with each weight weighted by it. A per-channel kmeans tensor takes
-   * {@code channelCodebooks} (one ascending codebook per unit, already in the spec's precision)
-   * instead of fitting its own, when not null.
-   */
-  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
-      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
-      Importance importance, float[][] channelCodebooks, long chunkBytes, PackedChunks sink,
-      TensorDecoder.Checkpoint checkpoint) throws IOException {
-    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers,
-        ValueHistogram.Pruned.NONE, importance, channelCodebooks, chunkBytes, sink, checkpoint);
-  }
-
-  /**
-   * Encodes as above, the weights {@code pruned} selects (when the spec prunes) given the
-   * reserved code of an exact zero: the first centroid equal to 0 of their unit's codebook, or a
-   * uniform unit's zero point. They are left out of per-channel fits, as outliers are.
-   */
-  public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
-      EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,
-      ValueHistogram.Pruned pruned, Importance importance, float[][] channelCodebooks,
-      long chunkBytes, PackedChunks sink, TensorDecoder.Checkpoint checkpoint) throws IOException {
-    return encode(in, offset, dtype, shape, axis, spec, sharedCodebook, scale, outliers, pruned,
-        importance, channelCodebooks, null, chunkBytes, sink, checkpoint);
-  }
-
-  /**
-   * Encodes as above; a gmm tensor takes its group's {@code mixture}: each weight's code is its
-   * most probable component's (the reserved zero's index skipped when pruning), which decodes
-   * to that component's mean in {@code sharedCodebook}.
+   * Encodes as above, with:
+   *
+   * <ul>
+   *   <li>{@code outliers}: the weights kept exact, left out of every fit and scale search, given
+   *       the code their unit's parameters give them, and stored sparse after the method's
+   *       parameters (when the spec keeps outliers);
+   *   <li>{@code pruned}: the weights given the reserved code of an exact zero (when the spec
+   *       prunes): the first centroid equal to 0 of their unit's codebook, or a uniform unit's zero
+   *       point; left out of per-channel fits, as outliers are;
+   *   <li>{@code importance} (or null): the error statistics also sum every weight's squared
+   *       error times its importance ({@link ErrorStats#outputError}), and per-channel codebooks
+   *       are fitted with each weight weighted by it;
+   *   <li>{@code channelCodebooks} (or null): a per-channel kmeans tensor's codebooks (one
+   *       ascending codebook per unit, already in the spec's precision) instead of fitting its own;
+   *   <li>{@code mixture}: a gmm tensor's group mixture; each weight's code is its most probable
+   *       component's (the reserved zero's index skipped when pruning), which decodes to that
+   *       component's mean in {@code sharedCodebook}.
+   * </ul>
    */
   public static Encoded encode(RangeReader in, long offset, DType dtype, long[] shape, int axis,
       EncodingSpec spec, float[] sharedCodebook, float scale, ValueHistogram.Outliers outliers,

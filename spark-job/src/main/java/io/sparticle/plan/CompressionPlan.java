@@ -181,33 +181,40 @@ public record CompressionPlan(
   }
 
   /**
-   * This plan with each compressed tensor's outliers decided from its histogram, for groups
-   * whose spec keeps a fraction of outliers: at most floor(fraction * numel) per tensor.
+   * This plan with each compressed tensor's outliers and pruned weights as decided from its
+   * histogram (for groups whose spec keeps outliers or prunes: at most floor(fraction * numel)
+   * of each per tensor, see {@link ValueHistogram#outliers} and {@link ValueHistogram#pruned});
+   * tensors missing from the maps keep none.
    */
-  public CompressionPlan withOutliers(Map<Integer, ValueHistogram> histograms) {
+  public CompressionPlan withOutliersAndPruned(Map<Integer, ValueHistogram.Outliers> outliers,
+      Map<Integer, ValueHistogram.Pruned> pruned) {
     List<Tensor> ts = new java.util.ArrayList<>(tensors.size());
     for (Tensor t : tensors) {
-      double f = t.compressed() ? spec(t).outliers() : 0;
-      ValueHistogram h = histograms.get(t.index());
-      ts.add(f > 0 && h != null ? t.withOutliers(h.outliers((long) Math.floor(f * t.numel()))) : t);
+      Tensor u = t;
+      if (t.compressed() && spec(t).outliers() > 0 && outliers.containsKey(t.index())) {
+        u = u.withOutliers(outliers.get(t.index()));
+      }
+      if (t.compressed() && spec(t).prune() > 0 && pruned.containsKey(t.index())) {
+        u = u.withPruned(pruned.get(t.index()));
+      }
+      ts.add(u);
     }
     return new CompressionPlan(sourceDirectory, sourceFiles, sourceFileLengths, ts, groups,
         histogramSplits, parts, warnings, keptDense, config);
   }
 
-  /**
-   * This plan with each compressed tensor's pruned weights decided from its histogram, for groups
-   * whose spec prunes: at most floor(fraction * numel) per tensor.
-   */
-  public CompressionPlan withPruned(Map<Integer, ValueHistogram> histograms) {
-    List<Tensor> ts = new java.util.ArrayList<>(tensors.size());
+  /** As {@link #withOutliersAndPruned}, from whole histograms (tests, small tools). */
+  public CompressionPlan withHistograms(Map<Integer, ValueHistogram> histograms) {
+    Map<Integer, ValueHistogram.Outliers> o = new java.util.HashMap<>();
+    Map<Integer, ValueHistogram.Pruned> p = new java.util.HashMap<>();
     for (Tensor t : tensors) {
-      double f = t.compressed() ? spec(t).prune() : 0;
       ValueHistogram h = histograms.get(t.index());
-      ts.add(f > 0 && h != null ? t.withPruned(h.pruned((long) Math.floor(f * t.numel()))) : t);
+      if (h != null && t.compressed()) {
+        o.put(t.index(), h.outliers((long) Math.floor(spec(t).outliers() * t.numel())));
+        p.put(t.index(), h.pruned((long) Math.floor(spec(t).prune() * t.numel())));
+      }
     }
-    return new CompressionPlan(sourceDirectory, sourceFiles, sourceFileLengths, ts, groups,
-        histogramSplits, parts, warnings, keptDense, config);
+    return withOutliersAndPruned(o, p);
   }
 
   /**

@@ -50,8 +50,9 @@ final class BitAllocator {
   /** The allocation: the plan at the chosen widths, and why. */
   record Result(CompressionPlan plan, double targetBits, double bitsPerWeight, List<Curve> curves) {}
 
-  static Result allocate(CompressionPlan plan, double target, Map<Integer, ValueHistogram> hist,
-      Map<Integer, BlockSample> samples, float[] scales, JobConfig config) {
+  static Result allocate(CompressionPlan plan, double target, HistogramPass.Result found,
+      float[] scales, JobConfig config) {
+    Map<Integer, BlockSample> samples = found.samples();
     int groups = plan.groups().size();
     long[][] bits = new long[groups][];
     double[][] sse = new double[groups][];
@@ -75,7 +76,7 @@ final class BitAllocator {
         bits[g.index()][b] = storedBits(plan, g, g.spec().withBits(b));
       }
       sse[g.index()] = g.spec().blockScaled()
-          ? blockCurve(plan, g, samples, config) : groupCurve(plan, g, hist, scales, config);
+          ? blockCurve(plan, g, samples, config) : groupCurve(plan, g, found, scales, config);
       width[g.index()] = MIN_BITS;
     }
     long params = plan.compressedParams();
@@ -136,9 +137,9 @@ final class BitAllocator {
    * histogram points at each width; the inertia, in the points' units, times the mean squared
    * per-tensor scale.
    */
-  private static double[] groupCurve(CompressionPlan plan, Group g, Map<Integer, ValueHistogram> hist,
+  private static double[] groupCurve(CompressionPlan plan, Group g, HistogramPass.Result found,
       float[] scales, JobConfig config) {
-    Particleizer.Points p = Particleizer.points(plan, g, hist, scales, false);
+    Particleizer.Points p = Particleizer.points(found.points(g), false);
     double scale2 = 0;
     long n = 0;
     for (int t : g.tensors()) {

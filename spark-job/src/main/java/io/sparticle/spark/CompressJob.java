@@ -15,7 +15,6 @@ import io.sparticle.plan.JobConfig;
 import io.sparticle.plan.SourceCheckpoint;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ErrorStats;
-import io.sparticle.quant.ValueHistogram;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -112,27 +111,33 @@ public final class CompressJob {
       timer.lap("calibration");
     }
     HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter);
-    Map<Integer, ValueHistogram> hist = histograms.histograms();
-    Map<String, String> nonFinite = HistogramPass.checkFinite(plan, hist);
+    Map<Integer, HistogramPass.TensorStats> stats = histograms.stats();
+    Map<String, String> nonFinite = HistogramPass.checkFinite(plan, stats);
     if (!nonFinite.isEmpty()) {
       // non-finite: keep-dense. Tensor indices do not change, so the histograms still apply.
       plan = CompressionPlanner.plan(source, config, nonFinite);
     }
     // Outliers are counted from the histograms: the parts' layouts depend on the counts.
-    plan = plan.withOutliers(hist).withPruned(hist);
+    Map<Integer, io.sparticle.quant.ValueHistogram.Outliers> outliers = new HashMap<>();
+    Map<Integer, io.sparticle.quant.ValueHistogram.Pruned> pruned = new HashMap<>();
+    stats.forEach((t, s) -> {
+      outliers.put(t, s.outliers());
+      pruned.put(t, s.pruned());
+    });
+    plan = plan.withOutliersAndPruned(outliers, pruned);
     timer.lap("histogram");
 
-    float[] scales = Particleizer.scales(plan, hist);
+    float[] scales = Particleizer.scales(plan, stats);
     BitAllocator.Result allocation = null;
     Double target = plan.config().encoding().targetBits();
     if (target != null) {
-      allocation = BitAllocator.allocate(plan, target, hist, histograms.samples(), scales,
+      allocation = BitAllocator.allocate(plan, target, histograms, scales,
           plan.config());
       plan = allocation.plan();
       timer.lap("allocation");
     }
     Particleizer.Fit[] fits =
-        Particleizer.fitAll(jsc, plan, hist, histograms.samples(), imp, scales);
+        Particleizer.fitAll(jsc, plan, histograms, imp, scales);
     float[][] codebooks = new float[fits.length][];
     for (int i = 0; i < fits.length; i++) {
       codebooks[i] = fits[i] == null ? null : fits[i].centroids();

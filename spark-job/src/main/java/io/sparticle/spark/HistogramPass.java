@@ -5,11 +5,14 @@ import io.sparticle.format.CheckpointFormatException.Reason;
 import io.sparticle.io.RangeReader;
 import io.sparticle.io.SequentialReaders;
 import io.sparticle.plan.CompressionPlan;
+import io.sparticle.plan.CompressionPlan.Group;
 import io.sparticle.plan.CompressionPlan.ReadSplit;
 import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.plan.CompressionPlan.TensorSlice;
 import io.sparticle.plan.JobConfig;
 import io.sparticle.quant.BlockSample;
+import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.GroupPoints;
 import io.sparticle.quant.Importance;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.ValueKind;
@@ -25,8 +28,11 @@ import scala.Tuple2;
 
 /**
  * Pass 1: every task reads its split's byte ranges and counts the values of each compressed
- * tensor; per-tensor histograms are merged across tasks and returned to the driver. Memory per
- * task: one read buffer of at most chunk-bytes plus one dense bin array.
+ * tensor; per-tensor histograms are merged across tasks, each whole histogram is summarized
+ * ({@link TensorStats}) and turned into its group's points ({@link GroupPoints}), and the points
+ * are merged per group, all on the executors. The driver receives a few numbers per tensor and
+ * at most 65,536 points per group. Memory per task: one read buffer of at most chunk-bytes plus
+ * one dense bin array.
  */
 final class HistogramPass {
   private HistogramPass() {}
@@ -45,8 +51,26 @@ final class HistogramPass {
       long rowStep)
       implements Serializable {}
 
-  /** What the pass found: every compressed tensor's histogram, and block samples by tensor. */
-  record Result(Map<Integer, ValueHistogram> histograms, Map<Integer, BlockSample> samples) {}
+  /**
+   * What the pass found, merged per group on the executors: each compressed tensor's statistics,
+   * each group's points (groups fitted on their histogram: scalar k-means and gmm), and the block
+   * or sub-vector samples by tensor (bounded by their sampling).
+   */
+  record Result(Map<Integer, TensorStats> stats, Map<String, GroupPoints> points,
+      Map<Integer, BlockSample> samples) {
+    /** The group's points, or none (a group none of whose tensors gave any). */
+    GroupPoints points(Group g) {
+      GroupPoints p = points.get(g.name());
+      return p != null ? p : GroupPoints.empty(false);
+    }
+  }
+
+  /**
+   * What the driver keeps of one tensor's histogram: its counts, RMS (its scale, where its group
+   * scales per tensor) and the outliers and pruned weights its group's spec asks for.
+   */
+  record TensorStats(int tensor, long count, long nonFinite, double rms, int bins,
+      ValueHistogram.Outliers outliers, ValueHistogram.Pruned pruned) implements Serializable {}
 
   /** One task's findings on one tensor, merged across tasks. */
   record Partial(ValueHistogram histogram, BlockSample sample) implements Serializable {
@@ -54,6 +78,45 @@ final class HistogramPass {
       return new Partial(histogram.merge(o.histogram),
           sample == null ? o.sample : o.sample == null ? sample : sample.merge(o.sample));
     }
+  }
+
+  /** How a whole tensor's histogram is summarized: what its group needs of it. */
+  record TensorRule(String group, boolean perTensorScale, boolean points, long numel,
+      double outliers, double prune) implements Serializable {}
+
+  /** A group's findings, merged across its tensors. */
+  record GroupPartial(List<TensorStats> stats, GroupPoints points, Map<Integer, BlockSample> samples)
+      implements Serializable {
+    GroupPartial merge(GroupPartial o) {
+      List<TensorStats> s = new ArrayList<>(stats);
+      s.addAll(o.stats);
+      Map<Integer, BlockSample> b = new java.util.HashMap<>(samples);
+      b.putAll(o.samples);
+      return new GroupPartial(s, points == null ? o.points : o.points == null ? points
+          : points.merge(o.points), b);
+    }
+  }
+
+  /** Summarizes a tensor's whole histogram for its group: statistics, points, sample. */
+  static GroupPartial summarize(int tensor, Partial p, TensorRule rule) {
+    ValueHistogram h = p.histogram();
+    ValueHistogram.Outliers o = rule.outliers() > 0
+        ? h.outliers((long) Math.floor(rule.outliers() * rule.numel())) : ValueHistogram.Outliers.NONE;
+    ValueHistogram.Pruned pr = rule.prune() > 0
+        ? h.pruned((long) Math.floor(rule.prune() * rule.numel())) : ValueHistogram.Pruned.NONE;
+    double rms = h.rms();
+    GroupPoints points = null;
+    // A tensor holding NaN or Inf fails the job or stays dense: it is no part of any fit.
+    if (rule.points() && h.nonFinite() == 0) {
+      float s = (float) rms;
+      points = GroupPoints.of(h, rule.perTensorScale() && s > 0 && Float.isFinite(s) ? s : 1f, o, pr);
+    }
+    Map<Integer, BlockSample> samples = new java.util.HashMap<>();
+    if (p.sample() != null) {
+      samples.put(tensor, p.sample());
+    }
+    return new GroupPartial(List.of(new TensorStats(tensor, h.totalCount(), h.nonFinite(), rms,
+        h.size(), o, pr)), points, samples);
   }
 
   /**
@@ -67,7 +130,7 @@ final class HistogramPass {
   static Result run(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, Importance> importance,
       SerializableConfiguration conf, ReadMeter meter) throws IOException {
     long[] stride = new long[plan.groups().size()];
-    for (io.sparticle.plan.CompressionPlan.Group g : plan.groups()) {
+    for (Group g : plan.groups()) {
       if (g.spec().vector()) {
         // vq: sub-vectors are the blocks; at least 16 per codeword, or the configured sample.
         long vectors = 0;
@@ -109,22 +172,46 @@ final class HistogramPass {
           Math.toIntExact(bytes)));
     }
     if (tasks.isEmpty()) {
-      return new Result(Map.of(), Map.of());
+      return new Result(Map.of(), Map.of(), Map.of());
     }
     jsc.setJobDescription("sparticle: histograms of " + plan.groups().size() + " groups");
-    Map<Integer, Partial> merged = jsc.parallelize(tasks, tasks.size())
+    Map<Integer, TensorRule> rules = new java.util.HashMap<>();
+    for (Tensor t : plan.tensors()) {
+      if (t.compressed()) {
+        Group g = plan.groups().get(t.group());
+        EncodingSpec spec = g.spec();
+        boolean points = spec.sharedCodebook() && !spec.vector() && !spec.blockScaled();
+        rules.put(t.index(), new TensorRule(g.name(), g.perTensorScale(), points, t.numel(),
+            spec.outliers(), spec.prune()));
+      }
+    }
+    org.apache.spark.broadcast.Broadcast<Map<Integer, TensorRule>> bc = jsc.broadcast(rules);
+    // Tensors' histograms are merged across tasks, summarized, and merged per group, all on the
+    // executors: the driver receives one bounded point set per group and a few numbers per
+    // tensor, however many tensors there are.
+    Map<String, GroupPartial> merged = jsc.parallelize(tasks, tasks.size())
         .flatMapToPair(task -> histograms(task, conf, meter).iterator())
         .reduceByKey(Partial::merge)
+        .mapToPair(e -> {
+          TensorRule rule = bc.value().get(e._1());
+          return new Tuple2<>(rule.group(), summarize(e._1(), e._2(), rule));
+        })
+        .reduceByKey(GroupPartial::merge)
         .collectAsMap();
-    Map<Integer, ValueHistogram> hist = new java.util.HashMap<>();
+    bc.destroy();
+    Map<Integer, TensorStats> stats = new java.util.HashMap<>();
+    Map<String, GroupPoints> points = new java.util.HashMap<>();
     Map<Integer, BlockSample> samples = new java.util.HashMap<>();
-    merged.forEach((t, p) -> {
-      hist.put(t, p.histogram());
-      if (p.sample() != null) {
-        samples.put(t, p.sample());
+    merged.forEach((group, p) -> {
+      for (TensorStats s : p.stats()) {
+        stats.put(s.tensor(), s);
       }
+      if (p.points() != null) {
+        points.put(group, p.points());
+      }
+      samples.putAll(p.samples());
     });
-    return new Result(hist, samples);
+    return new Result(stats, points, samples);
   }
 
   static List<Tuple2<Integer, Partial>> histograms(Task task, SerializableConfiguration conf,
@@ -222,11 +309,11 @@ final class HistogramPass {
    * input: fail naming it. With {@code keep-dense} they are returned, by name in source order,
    * with the reason they stay dense.
    */
-  static Map<String, String> checkFinite(CompressionPlan plan, Map<Integer, ValueHistogram> histograms)
+  static Map<String, String> checkFinite(CompressionPlan plan, Map<Integer, TensorStats> stats)
       throws CheckpointFormatException {
     Map<String, String> keepDense = new LinkedHashMap<>();
     for (Tensor t : plan.tensors()) {
-      ValueHistogram h = histograms.get(t.index());
+      TensorStats h = stats.get(t.index());
       if (!t.compressed() || h == null || h.nonFinite() == 0) {
         continue;
       }

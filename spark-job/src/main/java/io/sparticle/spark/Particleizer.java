@@ -7,6 +7,7 @@ import io.sparticle.quant.BlockSample;
 import io.sparticle.quant.BlockScales;
 import io.sparticle.quant.Codebook;
 import io.sparticle.quant.EncodingSpec;
+import io.sparticle.quant.GroupPoints;
 import io.sparticle.quant.Importance;
 import io.sparticle.quant.ValueHistogram;
 import io.sparticle.quant.WeightedKMeans1D;
@@ -53,9 +54,10 @@ final class Particleizer {
   }
 
   /** Every shared codebook; sampled blocks of tensors in {@code importance} weighted by it. */
-  static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, ValueHistogram> hist,
-      Map<Integer, BlockSample> samples, Map<Integer, Importance> importance, float[] scales)
+  static Fit[] fitAll(JavaSparkContext jsc, CompressionPlan plan, HistogramPass.Result found,
+      Map<Integer, Importance> importance, float[] scales)
       throws InterruptedException {
+    Map<Integer, BlockSample> samples = found.samples();
     JobConfig config = plan.config();
     ExecutorService pool = Executors.newFixedThreadPool(config.fitThreads(), r -> {
       Thread t = new Thread(r, "sparticle-fit");
@@ -63,7 +65,8 @@ final class Particleizer {
       return t;
     });
     try {
-      List<Future<Fit>> futures = new ArrayList<>();
+      // Each future gives a finished Fit, or a Pending start for the one MLlib run below.
+      List<Future<Object>> futures = new ArrayList<>();
       for (Group g : plan.groups()) {
         // Only a shared codebook is fitted here; per-channel codebooks and uniform parameters
         // are fitted by the encode tasks.
@@ -71,25 +74,39 @@ final class Particleizer {
             : g.spec().vector()
                 ? pool.submit(() -> fitVectors(jsc, g, samples, plan, scales, config))
             : g.spec().method() == EncodingSpec.Method.GMM
-                ? pool.submit(() -> fitMixture(plan, g, hist, scales, config))
+                ? pool.submit(() -> fitMixture(g, found.points(g), config))
             : g.spec().blockScaled()
-                ? pool.submit(() -> fitBlocks(jsc, g, samples, importance, plan, config))
-            : pool.submit(() -> fit(jsc, plan, g, hist, scales, config)));
+                ? pool.submit(() -> prepareBlocks(g, samples, importance, plan, config))
+            : pool.submit(() -> prepare(g, points(found.points(g), true), config, false)));
       }
-      Fit[] fits = new Fit[futures.size()];
-      for (int i = 0; i < fits.length; i++) {
+      Object[] results = new Object[futures.size()];
+      for (int i = 0; i < results.length; i++) {
         if (futures.get(i) == null) {
           continue;
         }
         try {
-          fits[i] = futures.get(i).get();
+          results[i] = futures.get(i).get();
         } catch (ExecutionException e) {
           Throwable cause = e.getCause();
           if (cause instanceof RuntimeException re) {
             throw re;
           }
+          if (cause instanceof Error err) {
+            throw err;
+          }
           throw new IllegalStateException("Fit of group '" + plan.groups().get(i).name() + "' failed", cause);
         }
+      }
+      List<Pending> pending = new ArrayList<>();
+      for (Object r : results) {
+        if (r instanceof Pending p) {
+          pending.add(p);
+        }
+      }
+      Map<Integer, Fit> confirmed = fitTogether(jsc, pending, config);
+      Fit[] fits = new Fit[results.length];
+      for (int i = 0; i < fits.length; i++) {
+        fits[i] = results[i] instanceof Fit f ? f : confirmed.get(i);
       }
       return fits;
     } finally {
@@ -98,10 +115,81 @@ final class Particleizer {
   }
 
   /**
+   * A scalar fit waiting for MLlib: the group's standardized points, their weights, the driver's
+   * start ({@link #bestInit}), and how to map centers back ({@code mean}, {@code std}).
+   */
+  record Pending(Group group, double[] z, double[] w, double[] init, double mean, double std,
+      double initSeconds) {}
+
+  /**
+   * Every pending group's MLlib k-means in ONE run (one set of Spark jobs instead of one per
+   * group): each group's points are moved into a region of the line of their own, the regions
+   * apart by more than the widest region, so no point is ever nearer another group's centre than
+   * its own group's nearest and each group's Lloyd iterations are exactly its own. All values are
+   * made positive, which makes MLlib's norm bound the exact distance (other groups' centres are
+   * skipped without a distance computed); the groups with the most points go first. The run
+   * ends when every centre has converged (or at max-iterations).
+   */
+  static Map<Integer, Fit> fitTogether(JavaSparkContext jsc, List<Pending> pending, JobConfig config) {
+    Map<Integer, Fit> fits = new java.util.HashMap<>();
+    if (pending.isEmpty()) {
+      return fits;
+    }
+    List<Pending> order = new ArrayList<>(pending);
+    order.sort((a, b) -> a.z().length != b.z().length ? Integer.compare(b.z().length, a.z().length)
+        : Integer.compare(a.group().index(), b.group().index()));
+    double[][] z = new double[order.size()][];
+    double[][] w = new double[order.size()][];
+    double[][] init = new double[order.size()][];
+    for (int i = 0; i < order.size(); i++) {
+      z[i] = order.get(i).z();
+      w[i] = order.get(i).w();
+      init[i] = order.get(i).init();
+    }
+    StringBuilder names = new StringBuilder();
+    for (Pending p : order) {
+      names.append(names.length() == 0 ? "" : ", ").append(p.group().name());
+      if (names.length() > 200) {
+        names.append(", ...");
+        break;
+      }
+    }
+    jsc.setJobDescription("sparticle: k-means of " + order.size() + " groups (" + names + ")");
+    long t0 = System.nanoTime();
+    Lloyd[] fit = lloydAll(jsc, z, w, init, config.maxIterations(), config.tolerance(), config.seed());
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    for (int i = 0; i < order.size(); i++) {
+      Pending p = order.get(i);
+      Group g = p.group();
+      int k = p.init().length;
+      fits.put(g.index(), withPrune(g, new Fit(toCodebook(fit[i].centers(), k, p.std(), p.mean(), g),
+          fit[i].iterations(), p.z().length, p.initSeconds(), seconds)));
+    }
+    return fits;
+  }
+
+  /**
+   * A scalar group's start on the driver ({@link Pending}), or its finished fit when it has no
+   * more distinct values than codes.
+   */
+  static Object prepare(Group group, Points p, JobConfig config, boolean quick) {
+    int k = group.k() - (group.spec().prune() > 0 ? 1 : 0);
+    if (p.values.length <= k) {
+      // Fewer distinct values than codes: the codebook holds them all, error zero.
+      return withPrune(group, new Fit(toCodebook(p.values, k, 1, 0, group), 0, p.values.length, 0, 0));
+    }
+    Standardized st = standardize(p);
+    long t0 = System.nanoTime();
+    double[] init = start(st.z(), p.weights, k, group, config, quick);
+    return new Pending(group, st.z(), p.weights, init, st.mean(), st.std(),
+        (System.nanoTime() - t0) / 1e9);
+  }
+
+  /**
    * The per-tensor scale: the RMS of its values when its group shares a codebook across
    * tensors of different magnitude, else 1.
    */
-  static float[] scales(CompressionPlan plan, Map<Integer, ValueHistogram> hist) {
+  static float[] scales(CompressionPlan plan, Map<Integer, HistogramPass.TensorStats> stats) {
     float[] scales = new float[plan.tensors().size()];
     Arrays.fill(scales, 1f);
     for (Group g : plan.groups()) {
@@ -109,16 +197,15 @@ final class Particleizer {
         continue;
       }
       for (int t : g.tensors()) {
-        float rms = (float) hist.get(t).rms();
+        float rms = (float) stats.get(t).rms();
         scales[t] = rms > 0 && Float.isFinite(rms) ? rms : 1f;
       }
     }
     return scales;
   }
 
-  static Fit fit(JavaSparkContext jsc, CompressionPlan plan, Group group,
-      Map<Integer, ValueHistogram> hist, float[] scales, JobConfig config) {
-    return fitPoints(jsc, group, points(plan, group, hist, scales, true), config, true);
+  static Fit fit(JavaSparkContext jsc, Group group, GroupPoints points, JobConfig config) {
+    return fitPoints(jsc, group, points(points, true), config, true);
   }
 
   /**
@@ -126,11 +213,10 @@ final class Particleizer {
    * reserved zero, when pruning) on the group's weighted histogram; the codebook is the
    * components' means, and the manifest keeps the mixture that assigns the codes.
    */
-  static Fit fitMixture(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
-      float[] scales, JobConfig config) {
+  static Fit fitMixture(Group group, GroupPoints points, JobConfig config) {
     boolean prune = group.spec().prune() > 0;
     int k = group.k() - (prune ? 1 : 0);
-    Points p = points(plan, group, hist, scales, true);
+    Points p = points(points, true);
     GmmFitter.Fit f = GmmFitter.fit(org.apache.spark.sql.SparkSession.active(), p.values,
         p.weights, k, config.maxIterations(), config.tolerance(), config.seed() + group.index());
     io.sparticle.quant.GaussianMixture1D m = f.mixture();
@@ -302,10 +388,12 @@ final class Particleizer {
    * normalized magnitude), each represented by the weighted mean of its values, so every value is
    * within 2R / {@value #BLOCK_BINS} of its representative in units of its block's scale.
    */
-  static Fit fitBlocks(JavaSparkContext jsc, Group group, Map<Integer, BlockSample> samples,
+  static Object prepareBlocks(Group group, Map<Integer, BlockSample> samples,
       Map<Integer, Importance> importance, CompressionPlan plan, JobConfig config) {
     Sample s = blockSample(group, samples, importance, plan);
-    return fitBlockSample(jsc, group, s.values(), s.importance(), config, true, false);
+    Object round2 = blockRound2(group, s.values(), s.importance(), config, false);
+    // Round 2 joins the other groups' MLlib run (fitTogether).
+    return round2 instanceof Points p ? prepare(group, p, config, false) : round2;
   }
 
   /**
@@ -375,6 +463,16 @@ final class Particleizer {
    */
   static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, float[] importance,
       JobConfig config, boolean mllib, boolean quick) {
+    Object round2 = blockRound2(group, x, importance, config, quick);
+    return round2 instanceof Points p ? fitPoints(jsc, group, p, config, mllib, quick) : (Fit) round2;
+  }
+
+  /**
+   * Round 1 of {@link #fitBlockSample} on the driver, then round 2's points; or the finished fit
+   * when there are too few blocks to fit.
+   */
+  private static Object blockRound2(Group group, float[] x, float[] importance, JobConfig config,
+      boolean quick) {
     int b = group.spec().blockSize();
     int blocks = x.length / b;
     float[] scale = new float[blocks];
@@ -388,17 +486,17 @@ final class Particleizer {
     Points round1 = normalizedPoints(x, importance, b, scale);
     if (round1.values.length <= group.k()) {
       // Too few blocks (or values) to fit: the group's tensors are shorter than a block, or zero.
-      return fitPoints(jsc, group, round1.values.length == 0
+      return fitPoints(null, group, round1.values.length == 0
           ? new Points(new double[] {0}, new double[] {1}) : round1, config, false, quick);
     }
-    Fit first = fitPoints(jsc, group, round1, config, false, quick);
+    Fit first = fitPoints(null, group, round1, config, false, quick);
     BlockScales search = new BlockScales(first.codebook().centroids());
     EncodingSpec.ScalePrecision p = group.spec().scalePrecision();
     for (int i = 0; i < blocks; i++) {
       scale[i] = search.search(x, i * b, b, null,
           p.ladder() ? EncodingSpec.ScalePrecision.F32 : p);
     }
-    return fitPoints(jsc, group, normalizedPoints(x, importance, b, scale), config, mllib, quick);
+    return normalizedPoints(x, importance, b, scale);
   }
 
   /**
@@ -457,82 +555,143 @@ final class Particleizer {
   /** As above; {@code quick}: one k-means++ start instead of the best of several (curves only). */
   static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
       boolean mllib, boolean quick) {
-    Fit f = fitFree(jsc, group, p, config, mllib, quick);
+    Object prepared = prepare(group, p, config, quick);
+    if (!(prepared instanceof Pending pending)) {
+      return (Fit) prepared;
+    }
+    if (mllib) {
+      return fitTogether(jsc, List.of(pending), config).get(group.index());
+    }
+    return withPrune(group, new Fit(toCodebook(pending.init(), pending.init().length,
+        pending.std(), pending.mean(), group), 0, pending.z().length, pending.initSeconds(), 0));
+  }
+
+  /** With pruning: the k - 1 fitted particles and the reserved exact 0. */
+  private static Fit withPrune(Group group, Fit f) {
     if (group.spec().prune() == 0) {
       return f;
     }
-    // Pruning: k - 1 particles fitted on the survivors, and the reserved exact 0.
     return new Fit(Codebook.of(io.sparticle.format.TensorEncoder.withZero(
         f.codebook().centroids(), true)), f.iterations(), f.points(), f.initSeconds(),
         f.mllibSeconds());
   }
 
-  /** The fitted particles: k of them, or k - 1 when the group prunes. */
-  private static Fit fitFree(JavaSparkContext jsc, Group group, Points p, JobConfig config,
-      boolean mllib, boolean quick) {
-    int k = group.k() - (group.spec().prune() > 0 ? 1 : 0);
-    if (p.values.length <= k) {
-      // Fewer distinct values than codes: the codebook holds them all, error zero.
-      return new Fit(toCodebook(p.values, k, 1, 0, group), 0, p.values.length, 0, 0);
-    }
-    Standardized st = standardize(p);
-    double[] z = st.z();
-    double mean = st.mean();
-    double std = st.std();
-
-    long t0 = System.nanoTime();
-    double[] init = quick
+  /** The driver's start: the best of several restarts, or ({@code quick}) one. */
+  private static double[] start(double[] z, double[] w, int k, Group group, JobConfig config,
+      boolean quick) {
+    return quick
         // One k-means++ start to a fixed point: enough to rank widths (BitAllocator).
-        ? WeightedKMeans1D.lloyd(z, p.weights, WeightedKMeans1D.initPlusPlus(z, p.weights, k,
+        ? WeightedKMeans1D.lloyd(z, w, WeightedKMeans1D.initPlusPlus(z, w, k,
             config.seed() + group.index()), 100, 0).centers()
-        : bestInit(z, p.weights, k, config.seed() + group.index(), config.tolerance());
-    long t1 = System.nanoTime();
-    if (!mllib) {
-      return new Fit(toCodebook(init, k, std, mean, group), 0, z.length, (t1 - t0) / 1e9, 0);
-    }
-    jsc.setJobDescription("sparticle: k-means of group '" + group.name() + "' (k=" + k + ")");
-    Lloyd fit = lloyd(jsc, z, p.weights, init, config.maxIterations(), config.tolerance(), config.seed());
-    return new Fit(toCodebook(fit.centers(), k, std, mean, group), fit.iterations(), z.length,
-        (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
+        : bestInit(z, w, k, config.seed() + group.index(), config.tolerance());
   }
 
   record Lloyd(double[] centers, int iterations) {}
 
-  /**
-   * MLlib's weighted Lloyd iterations from the given start, on one partition: the fit is small, and
-   * a fixed summation order keeps re-runs byte-identical.
-   */
+  /** MLlib's weighted Lloyd iterations of one group from the given start ({@link #lloydAll}). */
   static Lloyd lloyd(JavaSparkContext jsc, double[] z, double[] w, double[] init, int maxIterations,
       double tolerance, long seed) {
-    Vector[] initCenters = new Vector[init.length];
-    for (int i = 0; i < init.length; i++) {
-      initCenters[i] = Vectors.dense(init[i]);
-    }
-    // Ship two primitive arrays and build the rows on the executor: serializing tens of
-    // thousands of boxed (Vector, weight) rows from the driver cost more than the fit itself.
-    // MLlib persists what it derives from them, so they are built once per fit.
-    double[] values = z;
-    double[] weights = w;
-    JavaRDD<Tuple2<Vector, Object>> data = jsc.parallelize(List.of(0), 1).flatMap(ignored -> {
-      List<Tuple2<Vector, Object>> rows = new ArrayList<>(values.length);
-      for (int i = 0; i < values.length; i++) {
-        rows.add(new Tuple2<>(Vectors.dense(values[i]), weights[i]));
+    return lloydAll(jsc, new double[][] {z}, new double[][] {w}, new double[][] {init},
+        maxIterations, tolerance, seed)[0];
+  }
+
+  /** Points of a whole run above which MLlib's iterations use both partitions. */
+  static final int TWO_PARTITIONS = 20_000;
+
+  /**
+   * MLlib's weighted Lloyd iterations of several groups in one run, each group {@code g} its
+   * points {@code z[g]} (weights {@code w[g]}) and start {@code init[g]}: group g's values are
+   * shifted into a region of their own ({@link #fitTogether} says why that keeps the groups
+   * apart). One or two partitions: MLlib adds per-partition sums, and a sum of two is the same in
+   * either order, so re-runs are byte-identical.
+   */
+  static Lloyd[] lloydAll(JavaSparkContext jsc, double[][] z, double[][] w, double[][] init,
+      int maxIterations, double tolerance, long seed) {
+    int groups = z.length;
+    double[] lo = new double[groups];
+    double[] hi = new double[groups];
+    double widest = 0;
+    int n = 0;
+    int k = 0;
+    for (int g = 0; g < groups; g++) {
+      lo[g] = Double.POSITIVE_INFINITY;
+      hi[g] = Double.NEGATIVE_INFINITY;
+      for (double v : z[g]) {
+        lo[g] = Math.min(lo[g], v);
+        hi[g] = Math.max(hi[g], v);
       }
-      return rows.iterator();
-    });
-    KMeans kmeans = new KMeans()
-        .setK(init.length)
-        .setMaxIterations(maxIterations)
-        .setEpsilon(tolerance)
-        .setSeed(seed)
-        .setInitialModel(new KMeansModel(initCenters));
-    KMeansModel model = kmeans.runWithWeight(data.rdd(), true, Option.empty());
-    Vector[] centers = model.clusterCenters();
-    double[] c = new double[centers.length];
-    for (int i = 0; i < c.length; i++) {
-      c[i] = centers[i].apply(0);
+      for (double v : init[g]) {
+        lo[g] = Math.min(lo[g], v);
+        hi[g] = Math.max(hi[g], v);
+      }
+      widest = Math.max(widest, hi[g] - lo[g]);
+      n += z[g].length;
+      k += init[g].length;
     }
-    return new Lloyd(c, model.numIter());
+    // Region g starts where g - 1 ends plus a gap wider than any region; the first starts at 1.
+    double gap = widest + 1;
+    double[] offset = new double[groups];
+    double at = 1;
+    for (int g = 0; g < groups; g++) {
+      offset[g] = at - lo[g];
+      at += hi[g] - lo[g] + gap;
+    }
+    double[] values = new double[n];
+    double[] weights = new double[n];
+    Vector[] initCenters = new Vector[k];
+    int p = 0;
+    int c = 0;
+    for (int g = 0; g < groups; g++) {
+      for (int i = 0; i < z[g].length; i++) {
+        values[p] = z[g][i] + offset[g];
+        weights[p++] = w[g][i];
+      }
+      for (double v : init[g]) {
+        initCenters[c++] = Vectors.dense(v + offset[g]);
+      }
+    }
+    // Ship two primitive arrays and build the rows on the executors: serializing hundreds of
+    // thousands of boxed (Vector, weight) rows from the driver cost more than the fit itself.
+    // MLlib persists what it derives from them, so they are built once per run.
+    int partitions = n > TWO_PARTITIONS ? 2 : 1;
+    org.apache.spark.broadcast.Broadcast<double[][]> bc = jsc.broadcast(new double[][] {values, weights});
+    int total = n;
+    JavaRDD<Tuple2<Vector, Object>> data = jsc.parallelize(
+        partitions == 1 ? List.of(0) : List.of(0, 1), partitions).flatMap(part -> {
+          double[] v = bc.value()[0];
+          double[] wt = bc.value()[1];
+          int from = (int) ((long) total * part / partitions);
+          int to = (int) ((long) total * (part + 1) / partitions);
+          List<Tuple2<Vector, Object>> rows = new ArrayList<>(to - from);
+          for (int i = from; i < to; i++) {
+            rows.add(new Tuple2<>(Vectors.dense(v[i]), wt[i]));
+          }
+          return rows.iterator();
+        });
+    KMeansModel model;
+    try {
+      model = new KMeans()
+          .setK(k)
+          .setMaxIterations(maxIterations)
+          .setEpsilon(tolerance)
+          .setSeed(seed)
+          .setInitialModel(new KMeansModel(initCenters))
+          .runWithWeight(data.rdd(), true, Option.empty());
+    } finally {
+      bc.destroy();
+    }
+    Vector[] centers = model.clusterCenters();
+    Lloyd[] out = new Lloyd[groups];
+    c = 0;
+    for (int g = 0; g < groups; g++) {
+      double[] mine = new double[init[g].length];
+      for (int i = 0; i < mine.length; i++) {
+        mine[i] = centers[c++].apply(0) - offset[g];
+      }
+      Arrays.sort(mine);
+      out[g] = new Lloyd(mine, model.numIter());
+    }
+    return out;
   }
 
   /** k-means++ restarts tried on the driver; the best seeds MLlib's iterations. */
@@ -621,48 +780,10 @@ final class Particleizer {
   }
 
   /**
-   * The group's distinct (scaled) values with their weights; {@code weighted}: bins weigh their
-   * importance where they have one, else their count.
+   * The group's points as the fit takes them: distinct values ascending, with their weights
+   * ({@code weighted}: importance where the histograms carry it, else counts).
    */
-  static Points points(CompressionPlan plan, Group group, Map<Integer, ValueHistogram> hist,
-      float[] scales, boolean weighted) {
-    int n = 0;
-    for (int t : group.tensors()) {
-      n += hist.get(t).size();
-    }
-    double[] v = new double[n];
-    double[] w = new double[n];
-    int m = 0;
-    for (int t : group.tensors()) {
-      ValueHistogram h = hist.get(t);
-      double s = scales[t];
-      ValueHistogram.Outliers o = plan.tensors().get(t).outliers();
-      ValueHistogram.Pruned pr = plan.tensors().get(t).pruned();
-      for (int i = 0; i < h.size(); i++) {
-        if (o.test((float) h.value(i)) || pr.test((float) h.value(i))) {
-          continue; // kept exact, or pruned to 0: not part of the fit
-        }
-        // + 0.0 folds -0.0 into 0.0, so equal values merge and binary search finds them.
-        v[m] = h.value(i) / s + 0.0;
-        w[m] = weighted ? h.weight(i) : h.count(i);
-        m++;
-      }
-    }
-    // Sort by value and merge equal values: fewer points for MLlib, same objective.
-    double[] sortedV = Arrays.copyOf(v, m);
-    Arrays.sort(sortedV);
-    // Merge weights by binary search into the sorted distinct values.
-    int distinct = 0;
-    for (int i = 0; i < m; i++) {
-      if (i == 0 || sortedV[i] != sortedV[i - 1]) {
-        sortedV[distinct++] = sortedV[i];
-      }
-    }
-    double[] values = Arrays.copyOf(sortedV, distinct);
-    double[] weights = new double[distinct];
-    for (int i = 0; i < m; i++) {
-      weights[Arrays.binarySearch(values, v[i])] += w[i];
-    }
-    return new Points(values, weights);
+  static Points points(GroupPoints points, boolean weighted) {
+    return new Points(points.values(), points.weights(weighted));
   }
 }

@@ -117,7 +117,7 @@ class CompressionPlannerToolboxTest {
     ValueHistogram h = acc.finish(0);
     ValueHistogram.Accumulator acc1 = ValueHistogram.accumulator(ValueKind.F32);
     acc1.addLittleEndian(b.array(), 0, 10);
-    CompressionPlan pruned = p.withPruned(Map.of(0, h, 1, acc1.finish(1)));
+    CompressionPlan pruned = p.withHistograms(Map.of(0, h, 1, acc1.finish(1)));
     // floor(0.5 x 10) = 5: the zero, the two 0.01s, the 0.02; the two 0.03s would make 6.
     assertEquals(4, pruned.tensors().get(0).pruned().count());
     assertEquals(ValueHistogram.Pruned.NONE, pruned.tensors().get(1).pruned(), "prune 0: none");

@@ -7,7 +7,7 @@ class SparticleError(Exception):
     """Any Sparticle failure.
 
     ``exit_code`` is the name of the exit code the CLI would give for the same failure
-    (``INTERNAL_ERROR``, ``USAGE``, ``BAD_INPUT``, ``IO_FAILURE``).
+    (``INTERNAL_ERROR``, ``USAGE``, ``BAD_INPUT``, ``IO_FAILURE``, ``OUT_OF_MEMORY``).
     """
 
     exit_code = "INTERNAL_ERROR"

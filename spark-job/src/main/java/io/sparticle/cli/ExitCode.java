@@ -9,7 +9,14 @@ public enum ExitCode {
   INTERNAL_ERROR(1),
   USAGE(2),
   BAD_INPUT(3),
-  IO_FAILURE(4);
+  IO_FAILURE(4),
+  OUT_OF_MEMORY(5);
+
+  /** What to raise when a JVM runs out of memory; the CLI prints it with the error. */
+  public static final String MEMORY_HINT = "raise the memory of the JVM that ran out: the driver's"
+      + " (submit/sparticle: SPARTICLE_JAVA_OPTS=-Xmx8g; spark-submit: --driver-memory 8g) or,"
+      + " on a cluster, the executors' (--executor-memory / spark.executor.memory); smaller"
+      + " chunk-bytes also lowers each task's buffers";
 
   public final int code;
 
@@ -22,6 +29,9 @@ public enum ExitCode {
    * checkpoint first, then misuse, then I/O; anything else is an internal error.
    */
   public static ExitCode of(Throwable t) {
+    if (outOfMemory(t)) {
+      return OUT_OF_MEMORY;
+    }
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof CheckpointFormatException) {
         return BAD_INPUT;
@@ -40,9 +50,33 @@ public enum ExitCode {
     return INTERNAL_ERROR;
   }
 
+  /**
+   * Whether a JVM ran out of memory: an {@link OutOfMemoryError} in the cause chain, or a Spark
+   * task failure that reports one (an executor's error reaches the driver as text).
+   */
+  static boolean outOfMemory(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof OutOfMemoryError
+          || (c.getMessage() != null && c.getMessage().contains("java.lang.OutOfMemoryError"))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The message of the exception that decided the code. */
   public static String message(Throwable t) {
     ExitCode code = of(t);
+    if (code == OUT_OF_MEMORY) {
+      String what = "out of memory";
+      for (Throwable c = t; c != null; c = c.getCause()) {
+        if (c instanceof OutOfMemoryError) {
+          what = "out of memory (" + c.getMessage() + ")";
+          break;
+        }
+      }
+      return what + ": " + MEMORY_HINT;
+    }
     for (Throwable c = t; c != null; c = c.getCause()) {
       boolean match = switch (code) {
         case BAD_INPUT -> c instanceof CheckpointFormatException;

@@ -23,7 +23,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code sparticle compress|decompress|inspect|generate}: a thin layer over {@link Sparticle}.
- * Exit codes: 0 ok, 2 usage or config error, 3 bad input file, 4 I/O failure, 1 internal error.
+ * Exit codes: 0 ok, 2 usage or config error, 3 bad input file, 4 I/O failure, 5 out of memory,
+ * 1 internal error.
  */
 @Command(name = "sparticle", mixinStandardHelpOptions = true, version = "sparticle 0.1.0",
     description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
@@ -39,8 +40,36 @@ public final class SparticleCli implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
+    installOutOfMemoryHandler();
     System.exit(run(args));
   }
+
+  /**
+   * An {@link OutOfMemoryError} in any thread ends the process at once with
+   * {@link ExitCode#OUT_OF_MEMORY} and a message saying what to raise: a Spark scheduler or RPC
+   * thread that dies of it would otherwise leave the job waiting for ever. (Errors in the main
+   * thread reach the CLI's handler as any other failure.)
+   */
+  static void installOutOfMemoryHandler() {
+    Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
+    Thread.setDefaultUncaughtExceptionHandler((thread, e) -> {
+      if (e instanceof OutOfMemoryError) {
+        // Preallocated text: there may be no memory left to build a message.
+        System.err.println(OUT_OF_MEMORY_MESSAGE);
+        System.err.println("sparticle: (in thread " + thread.getName() + ")");
+        System.err.flush();
+        Runtime.getRuntime().halt(ExitCode.OUT_OF_MEMORY.code);
+      }
+      if (previous != null) {
+        previous.uncaughtException(thread, e);
+      } else {
+        System.err.print("Exception in thread \"" + thread.getName() + "\" ");
+        e.printStackTrace();
+      }
+    });
+  }
+
+  private static final String OUT_OF_MEMORY_MESSAGE = "sparticle: out of memory: " + ExitCode.MEMORY_HINT;
 
   /** Runs the CLI and returns the exit code, without exiting: for tests and notebooks. */
   public static int run(String... args) {

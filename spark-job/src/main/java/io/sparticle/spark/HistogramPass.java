@@ -190,7 +190,8 @@ final class HistogramPass {
     // executors: the driver receives one bounded point set per group and a few numbers per
     // tensor, however many tensors there are.
     Map<String, GroupPartial> merged = jsc.parallelize(tasks, tasks.size())
-        .flatMapToPair(task -> histograms(task, conf, meter).iterator())
+        .flatMapToPair(task -> TaskMemory.guard("the histogram task of " + task.file(),
+            () -> histograms(task, conf, meter)).iterator())
         .reduceByKey(Partial::merge)
         .mapToPair(e -> {
           TensorRule rule = bc.value().get(e._1());

@@ -29,13 +29,15 @@ import scala.Option;
 import scala.Tuple2;
 
 /**
- * Pass 2: one Spark MLlib k-means fit per codebook group, on the group's weighted histogram.
+ * Pass 2: Spark MLlib k-means fits of every codebook group, on the group's weighted points.
  *
  * <p>Why it is done this way: MLlib's defaults (absolute tol 1e-4, 20 iterations, k-means||) are
  * tuned for unit-scale data while weights are ~1e-2, which costs about 1.6 dB. So values are
  * standardized (zero mean, unit variance) before the fit, the fit starts from the best of several
  * weighted k-means++ restarts computed on the driver (see {@link #bestInit}), and MLlib's Lloyd
- * iterations run to a tight tolerance. Fits of different groups run concurrently from driver threads.
+ * iterations run to a tight tolerance. The driver's starts of different groups are computed
+ * concurrently on driver threads, and then every scalar group's MLlib iterations run in one MLlib
+ * run ({@link #fitTogether}): one set of Spark jobs for the job, not one per group.
  */
 final class Particleizer {
   private Particleizer() {}
@@ -126,9 +128,10 @@ final class Particleizer {
    * group): each group's points are moved into a region of the line of their own, the regions
    * apart by more than the widest region, so no point is ever nearer another group's centre than
    * its own group's nearest and each group's Lloyd iterations are exactly its own. All values are
-   * made positive, which makes MLlib's norm bound the exact distance (other groups' centres are
-   * skipped without a distance computed); the groups with the most points go first. The run
-   * ends when every centre has converged (or at max-iterations).
+   * made positive, which makes MLlib's norm bound the exact distance (a centre farther than the
+   * best so far is skipped without a distance computed; see {@link #lloydAll} for the order that
+   * keeps those rare); the groups with the most points go first. The run ends when every centre
+   * has converged (or at max-iterations).
    */
   static Map<Integer, Fit> fitTogether(JavaSparkContext jsc, List<Pending> pending, JobConfig config) {
     Map<Integer, Fit> fits = new java.util.HashMap<>();
@@ -628,11 +631,27 @@ final class Particleizer {
       n += z[g].length;
       k += init[g].length;
     }
-    // Region g starts where g - 1 ends plus a gap wider than any region; the first starts at 1.
+    // Regions lie along the line in a shuffled order (fixed seed), each starting where the one
+    // before it ends plus a gap wider than any region; the first starts at 1. MLlib scans the
+    // centres in array order (group by group) and computes a distance only for a centre nearer
+    // than the best so far: were positions in array order, every earlier group's centres would
+    // be nearer in turn and all computed; in a shuffled order a point meets about ln(groups)
+    // such records before its own group.
+    int[] place = new int[groups];
+    for (int g = 0; g < groups; g++) {
+      place[g] = g;
+    }
+    java.util.SplittableRandom shuffle = new java.util.SplittableRandom(seed);
+    for (int g = groups - 1; g > 0; g--) {
+      int r = shuffle.nextInt(g + 1);
+      int t = place[g];
+      place[g] = place[r];
+      place[r] = t;
+    }
     double gap = widest + 1;
     double[] offset = new double[groups];
     double at = 1;
-    for (int g = 0; g < groups; g++) {
+    for (int g : place) {
       offset[g] = at - lo[g];
       at += hi[g] - lo[g] + gap;
     }

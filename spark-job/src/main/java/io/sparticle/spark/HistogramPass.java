@@ -82,18 +82,35 @@ final class HistogramPass {
 
   /** How a whole tensor's histogram is summarized: what its group needs of it. */
   record TensorRule(String group, boolean perTensorScale, boolean points, long numel,
-      double outliers, double prune) implements Serializable {}
+      double outliers, double prune, boolean split) implements Serializable {
+    TensorRule asSplit() {
+      return new TensorRule(group, perTensorScale, points, numel, outliers, prune, true);
+    }
+  }
+
+  /**
+   * Keys of a split tensor's partial histograms; group names never start with it (a key is a
+   * group's name otherwise).
+   */
+  static final String TENSOR_KEY = "\u0000tensor:";
+
+  /** Merges two partials of one key: a split tensor's histograms, or a group's findings. */
+  static Object merge(Object a, Object b) {
+    return a instanceof Partial p ? p.merge((Partial) b) : ((GroupPartial) a).merge((GroupPartial) b);
+  }
 
   /** A group's findings, merged across its tensors. */
   record GroupPartial(List<TensorStats> stats, GroupPoints points, Map<Integer, BlockSample> samples)
       implements Serializable {
+    /**
+     * Both merged. Adds to this partial's list and map (each partial is built by
+     * {@link #summarize} and merged once), so merging a group of n tensors is linear in n.
+     */
     GroupPartial merge(GroupPartial o) {
-      List<TensorStats> s = new ArrayList<>(stats);
-      s.addAll(o.stats);
-      Map<Integer, BlockSample> b = new java.util.HashMap<>(samples);
-      b.putAll(o.samples);
-      return new GroupPartial(s, points == null ? o.points : o.points == null ? points
-          : points.merge(o.points), b);
+      stats.addAll(o.stats);
+      samples.putAll(o.samples);
+      return new GroupPartial(stats, points == null ? o.points : o.points == null ? points
+          : points.merge(o.points), samples);
     }
   }
 
@@ -115,8 +132,9 @@ final class HistogramPass {
     if (p.sample() != null) {
       samples.put(tensor, p.sample());
     }
-    return new GroupPartial(List.of(new TensorStats(tensor, h.totalCount(), h.nonFinite(), rms,
-        h.size(), o, pr)), points, samples);
+    List<TensorStats> stats = new ArrayList<>();
+    stats.add(new TensorStats(tensor, h.totalCount(), h.nonFinite(), rms, h.size(), o, pr));
+    return new GroupPartial(stats, points, samples);
   }
 
   /**
@@ -182,28 +200,54 @@ final class HistogramPass {
         EncodingSpec spec = g.spec();
         boolean points = spec.sharedCodebook() && !spec.vector() && !spec.blockScaled();
         rules.put(t.index(), new TensorRule(g.name(), g.perTensorScale(), points, t.numel(),
-            spec.outliers(), spec.prune()));
+            spec.outliers(), spec.prune(), false));
+      }
+    }
+    // A tensor read whole by one task is summarized in that task; only a tensor split across
+    // tasks has its partial histograms merged first (keyed by tensor, then summarized).
+    Map<Integer, Integer> splitsOf = new java.util.HashMap<>();
+    for (ReadSplit split : plan.histogramSplits()) {
+      for (TensorSlice s : split.slices()) {
+        splitsOf.merge(s.tensor(), 1, Integer::sum);
+      }
+    }
+    for (Map.Entry<Integer, Integer> e : splitsOf.entrySet()) {
+      TensorRule r = rules.get(e.getKey());
+      if (r != null && e.getValue() > 1) {
+        rules.put(e.getKey(), r.asSplit());
       }
     }
     org.apache.spark.broadcast.Broadcast<Map<Integer, TensorRule>> bc = jsc.broadcast(rules);
     // Tensors' histograms are merged across tasks, summarized, and merged per group, all on the
     // executors: the driver receives one bounded point set per group and a few numbers per
     // tensor, however many tensors there are.
-    Map<String, GroupPartial> merged = jsc.parallelize(tasks, tasks.size())
-        .flatMapToPair(task -> TaskMemory.guard("the histogram task of " + task.file(),
-            () -> histograms(task, conf, meter)).iterator())
-        .reduceByKey(Partial::merge)
+    Map<String, Object> merged = jsc.parallelize(tasks, tasks.size())
+        .flatMapToPair(task -> TaskMemory.guard("the histogram task of " + task.file(), () -> {
+          List<Tuple2<String, Object>> out = new ArrayList<>();
+          for (Tuple2<Integer, Partial> p : histograms(task, conf, meter)) {
+            TensorRule rule = bc.value().get(p._1());
+            out.add(rule.split() ? new Tuple2<>(TENSOR_KEY + p._1(), p._2())
+                : new Tuple2<>(rule.group(), summarize(p._1(), p._2(), rule)));
+          }
+          return out;
+        }).iterator())
+        .reduceByKey(HistogramPass::merge)
         .mapToPair(e -> {
-          TensorRule rule = bc.value().get(e._1());
-          return new Tuple2<>(rule.group(), summarize(e._1(), e._2(), rule));
+          if (!e._1().startsWith(TENSOR_KEY)) {
+            return e;
+          }
+          int tensor = Integer.parseInt(e._1().substring(TENSOR_KEY.length()));
+          TensorRule rule = bc.value().get(tensor);
+          return new Tuple2<>(rule.group(), (Object) summarize(tensor, (Partial) e._2(), rule));
         })
-        .reduceByKey(GroupPartial::merge)
+        .reduceByKey(HistogramPass::merge)
         .collectAsMap();
     bc.destroy();
     Map<Integer, TensorStats> stats = new java.util.HashMap<>();
     Map<String, GroupPoints> points = new java.util.HashMap<>();
     Map<Integer, BlockSample> samples = new java.util.HashMap<>();
-    merged.forEach((group, p) -> {
+    merged.forEach((group, o) -> {
+      GroupPartial p = (GroupPartial) o;
       for (TensorStats s : p.stats()) {
         stats.put(s.tensor(), s);
       }

@@ -163,9 +163,13 @@ public final class PythonApi {
     CompressionPlan plan = CompressionPlanner.plan(src, config);
     long out = 0;
     ArrayNode tensors = o.arrayNode();
+    java.util.Map<String, String> nodes = src.nodeNames();
     for (CompressionPlan.Tensor t : plan.tensors()) {
       ObjectNode row = tensors.addObject();
       row.put("name", t.name());
+      if (nodes.containsKey(t.name())) {
+        row.put("node", nodes.get(t.name()));
+      }
       row.put("dtype", t.dtype().name());
       ArrayNode shape = row.putArray("shape");
       for (long d : t.shape()) {

@@ -95,12 +95,16 @@ final class InspectCommand implements Callable<Integer> {
     CompressionPlan plan = CompressionPlanner.plan(src, cfg);
     System.out.printf(Locale.ROOT, "Checkpoint %s: %d file(s)%s%n", src.directory(), src.files().size(),
         src.index() != null ? " with index" : "");
-    System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %s%n", "tensor", "dtype", "shape", "plan");
+    // ONNX: each tensor's node name (what grouping goes by) after its plan.
+    java.util.Map<String, String> nodes = src.nodeNames();
+    System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %s%n", "tensor", "dtype", "shape",
+        nodes.isEmpty() ? "plan" : "plan  [node]");
     long out = 0;
     for (CompressionPlan.Tensor t : plan.tensors()) {
-      System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %s%n", t.name(), t.dtype(), Arrays.toString(t.shape()),
+      String node = nodes.get(t.name());
+      System.out.printf(Locale.ROOT, "%-60s %-6s %-22s %s%s%n", t.name(), t.dtype(), Arrays.toString(t.shape()),
           t.compressed() ? "group " + plan.groups().get(t.group()).name() + " "
-              + plan.spec(t).describe() : "dense");
+              + plan.spec(t).describe() : "dense", node == null ? "" : "  [" + node + "]");
       out += t.outputBytes() + (t.compressed() ? plan.paramBytes(t) : 0);
     }
     for (String w : plan.warnings()) {

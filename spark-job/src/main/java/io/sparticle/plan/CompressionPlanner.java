@@ -17,6 +17,12 @@ import java.util.regex.Matcher;
  * Turns validated headers and a job config into a {@link CompressionPlan}. Pure and
  * deterministic: no I/O, no Spark.
  *
+ * <p>Names: a tensor is planned under its name, and an ONNX tensor with a node name
+ * ({@link SourceCheckpoint.SourceTensor#node()}) also under that. A rule matches a tensor if its
+ * regex matches the whole name or the whole node name (the name is tried first, and the capture
+ * groups of the one matched fill the rule's group template); a group of one tensor, and the
+ * {@code module} key, are made from the node name. The plan's tensors keep their names.
+ *
  * <pre>{@code
  * CompressionPlan plan = CompressionPlanner.plan(source, JobConfig.defaults());
  * }</pre>
@@ -59,7 +65,7 @@ public final class CompressionPlanner {
           keptDense.put(info.name(), reason);
           d = null;
         } else {
-          d = decide(info, config, warnings);
+          d = decide(info, config, warnings, onnx);
         }
         int group = -1;
         int bits = 0;
@@ -112,11 +118,17 @@ public final class CompressionPlanner {
 
   /** Null means dense. */
   private static Decision decide(SourceCheckpoint.SourceTensor info, JobConfig config,
-      List<String> warnings) {
+      List<String> warnings, boolean onnx) {
     for (GroupRule rule : config.rules()) {
       Matcher m = rule.match().matcher(info.name());
       if (!m.matches()) {
-        continue;
+        if (info.node() == null) {
+          continue;
+        }
+        m = rule.match().matcher(info.node());
+        if (!m.matches()) {
+          continue;
+        }
       }
       if (rule.keepDense()) {
         return null;
@@ -148,7 +160,7 @@ public final class CompressionPlanner {
       } catch (IllegalArgumentException ex) {
         throw new IllegalArgumentException("Rule '" + rule.match().pattern() + "': " + ex.getMessage(), ex);
       }
-      return new Decision(rule.groupName(m, info.name()), spec);
+      return new Decision(rule.groupName(m, info.groupingName()), spec);
     }
     if (info.dtype().isCompressibleFloat() && info.rank() >= config.minRank()
         && info.numel() >= config.minElements()) {
@@ -157,7 +169,8 @@ public final class CompressionPlanner {
       EncodingSpec spec = JobConfig.spec(config.bits(), e.method(), e.scope(), e.blockSize(),
           config.codebookPrecision(), e.scalePrecision(), module, e.outliers(), e.vqDim(),
           e.prune(), e.entropy());
-      return new Decision(module ? moduleKey(info.name()) : info.name(), spec);
+      String name = info.groupingName();
+      return new Decision(module ? (onnx ? onnxModuleKey(name) : moduleKey(name)) : name, spec);
     }
     return null;
   }
@@ -165,6 +178,16 @@ public final class CompressionPlanner {
   /** The tensor name with numeric path segments (layer indices) replaced by '*'. */
   static String moduleKey(String name) {
     return name.replaceAll("(^|\\.)\\d+(?=\\.|$)", "$1*");
+  }
+
+  /**
+   * {@link #moduleKey} for ONNX names, whose segments '/' separates as well as '.':
+   * {@code /encoder/layer.3/attention/self/query/MatMul} is
+   * <code>/encoder/layer.&#42;/attention/self/query/MatMul</code>, the key of every layer's
+   * query projection.
+   */
+  static String onnxModuleKey(String name) {
+    return name.replaceAll("(^|[./])\\d+(?=[./]|$)", "$1*");
   }
 
   /**

@@ -37,8 +37,9 @@ public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIn
 
   /**
    * An ONNX model as byte ranges: one file per file holding compressible initializers (the
-   * model, and external data files), each listing those initializers in offset order. All other
-   * bytes (graph, other initializers) are left to the model's skeleton.
+   * model, and external data files), each listing those initializers in offset order, with
+   * their node names ({@link OnnxModel#nodeNames()}). All other bytes (graph, other
+   * initializers) are left to the model's skeleton.
    */
   public static SourceCheckpoint ofOnnx(String directory, OnnxModel model) {
     Map<String, List<SourceTensor>> byFile = new LinkedHashMap<>();
@@ -46,7 +47,8 @@ public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIn
     for (OnnxInitializer init : model.compressible()) {
       Payload p = init.payload();
       byFile.computeIfAbsent(p.file(), f -> new ArrayList<>()).add(new SourceTensor(init.name(),
-          init.dtype().orElseThrow(), init.dims(), p.offset(), p.length()));
+          init.dtype().orElseThrow(), init.dims(), p.offset(), p.length(),
+          model.nodeNames().get(init.name())));
     }
     List<SourceFile> files = new ArrayList<>();
     for (Map.Entry<String, List<SourceTensor>> e : byFile.entrySet()) {
@@ -95,10 +97,27 @@ public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIn
     }
   }
 
-  /** A tensor's dtype, shape and bytes: {@code byteLength} bytes at absolute {@code offset}. */
-  public record SourceTensor(String name, DType dtype, long[] shape, long offset, long byteLength) {
+  /**
+   * A tensor's dtype, shape and bytes: {@code byteLength} bytes at absolute {@code offset}.
+   *
+   * @param name the tensor's name in the checkpoint (manifest, decompress and verify use it)
+   * @param node ONNX: the name of the node that uses it ({@link OnnxModel#nodeNames()}), which
+   *     grouping and reports use along with {@code name}; null if none (and for safetensors)
+   */
+  public record SourceTensor(String name, DType dtype, long[] shape, long offset, long byteLength,
+      String node) {
     public SourceTensor {
       shape = shape.clone();
+    }
+
+    /** A tensor without a node name. */
+    public SourceTensor(String name, DType dtype, long[] shape, long offset, long byteLength) {
+      this(name, dtype, shape, offset, byteLength, null);
+    }
+
+    /** The name grouping keys this tensor by: its node name if it has one, else its name. */
+    public String groupingName() {
+      return node != null ? node : name;
     }
 
     @Override
@@ -117,13 +136,27 @@ public record SourceCheckpoint(String directory, List<SourceFile> files, ShardIn
     @Override
     public boolean equals(Object o) {
       return o instanceof SourceTensor t && name.equals(t.name) && dtype == t.dtype
-          && Arrays.equals(shape, t.shape) && offset == t.offset && byteLength == t.byteLength;
+          && Arrays.equals(shape, t.shape) && offset == t.offset && byteLength == t.byteLength
+          && java.util.Objects.equals(node, t.node);
     }
 
     @Override
     public int hashCode() {
       return name.hashCode();
     }
+  }
+
+  /** The node names of the tensors that have one, by tensor name, in source order (ONNX only). */
+  public Map<String, String> nodeNames() {
+    Map<String, String> out = new LinkedHashMap<>();
+    for (SourceFile f : files) {
+      for (SourceTensor t : f.tensors()) {
+        if (t.node() != null) {
+          out.put(t.name(), t.node());
+        }
+      }
+    }
+    return Collections.unmodifiableMap(out);
   }
 
   public long totalBytes() {

@@ -183,7 +183,7 @@ public final class CompressJob {
       outputBytes += f.size();
     }
     timer.lap("commit");
-    CompressReport report = CompressReport.of(plan, source.totalBytes(), outputBytes, codebooks,
+    CompressReport report = CompressReport.of(plan, source.nodeNames(), source.totalBytes(), outputBytes, codebooks,
         fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation,
         importance);
     OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);

@@ -18,7 +18,9 @@ import java.util.Map;
 /**
  * What a compress run did and how well: the {@code report.json} of the output and the summary the
  * CLI prints. Totals, one row per compressed tensor, one per group, and the tensors the config
- * meant to compress that were kept dense instead (NaN or Inf weights), with why.
+ * meant to compress that were kept dense instead (NaN or Inf weights), with why. Tensors are
+ * named as in the checkpoint; an ONNX tensor named after its node (see
+ * {@link io.sparticle.plan.CompressionPlanner}) also shows that name ({@code node} in JSON).
  */
 public record CompressReport(
     String output,
@@ -44,9 +46,21 @@ public record CompressReport(
    * @param storedBytes packed codes plus per-tensor parameters (codebooks, scales, zeros)
    * @param calibrated whether the tensor's weights had an importance
    * @param outputScale the tensor's mean importance over that of all calibrated weights (1 if none)
+   * @param node ONNX: the name of the node that uses the tensor, null if none
    */
   public record TensorRow(String name, String group, int bits, long numel, long storedBytes,
-      ErrorStats error, boolean calibrated, double outputScale, long pruned) {
+      ErrorStats error, boolean calibrated, double outputScale, long pruned, String node) {
+    /** A row of a tensor without a node name. */
+    public TensorRow(String name, String group, int bits, long numel, long storedBytes,
+        ErrorStats error, boolean calibrated, double outputScale, long pruned) {
+      this(name, group, bits, numel, storedBytes, error, calibrated, outputScale, pruned, null);
+    }
+
+    /** The name, and the node name after it in parentheses when there is one. */
+    public String label() {
+      return node == null ? name : name + " (" + node + ")";
+    }
+
     /** Fraction of the tensor's weights pruned to exactly 0. */
     public double sparsity() {
       return numel == 0 ? 0 : (double) pruned / numel;
@@ -141,8 +155,12 @@ public record CompressReport(
     return compressedParams == 0 ? 0 : 8.0 * (codeBytes + codebookBytes) / compressedParams;
   }
 
-  static CompressReport of(CompressionPlan plan, long inputBytes, long outputBytes,
-      float[][] codebooks, Particleizer.Fit[] fits,
+  /**
+   * The report of a run of {@code plan}; {@code nodes} holds the node names of the tensors that
+   * have one, by tensor name ({@link io.sparticle.plan.SourceCheckpoint#nodeNames()}).
+   */
+  static CompressReport of(CompressionPlan plan, Map<String, String> nodes, long inputBytes,
+      long outputBytes, float[][] codebooks, Particleizer.Fit[] fits,
       Map<Integer, io.sparticle.format.CheckpointWriter.TensorError> results,
       CompressJob.Timer timer, String output, long readBytes, long readRequests,
       BitAllocator.Result allocation, ImportanceLoader.Loaded calibration) {
@@ -164,7 +182,8 @@ public record CompressReport(
       codeBytes += stored;
       tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(),
           stored, e, calibration.byTensor().containsKey(t.index()),
-          calibration.outputScale().getOrDefault(t.index(), 1.0), t.pruned().count()));
+          calibration.outputScale().getOrDefault(t.index(), 1.0), t.pruned().count(),
+          nodes.get(t.name())));
     }
     List<GroupRow> groups = new java.util.ArrayList<>();
     long codebookBytes = 0;
@@ -250,6 +269,9 @@ public record CompressReport(
     for (TensorRow r : tensors) {
       ObjectNode o = ts.addObject();
       o.put("name", r.name());
+      if (r.node() != null) {
+        o.put("node", r.node());
+      }
       o.put("group", r.group());
       o.put("bits", r.bits());
       o.put("numel", r.numel());
@@ -260,6 +282,12 @@ public record CompressReport(
       if (r.pruned() > 0) {
         o.put("pruned", r.pruned());
         o.put("sparsity", r.sparsity());
+      }
+    }
+    Map<String, String> nodes = new java.util.HashMap<>();
+    for (TensorRow r : tensors) {
+      if (r.node() != null) {
+        nodes.put(r.name(), r.node());
       }
     }
     ArrayNode gs = root.putArray("groups");
@@ -315,6 +343,11 @@ public record CompressReport(
       }
       ArrayNode names = o.putArray("tensors");
       g.tensors().forEach(names::add);
+      if (g.tensors().stream().anyMatch(nodes::containsKey)) {
+        // Parallel to "tensors": each one's node name, null where it has none.
+        ArrayNode byNode = o.putArray("nodes");
+        g.tensors().forEach(n -> byNode.add(nodes.get(n)));
+      }
       if (g.codebook() != null && g.codebook().length <= MAX_LISTED_CENTROIDS) {
         ArrayNode cb = o.putArray("codebook");
         for (float c : g.codebook()) {
@@ -348,6 +381,9 @@ public record CompressReport(
     for (TensorRow r : sensitivity()) {
       ObjectNode o = sens.addObject();
       o.put("name", r.name());
+      if (r.node() != null) {
+        o.put("node", r.node());
+      }
       o.put("squared_error", r.squaredError());
       if (calibrated()) {
         o.put("output_error", r.outputError());
@@ -495,7 +531,7 @@ public record CompressReport(
       }
     }
     if (worst != null) {
-      s.append(String.format(Locale.ROOT, "  worst   %s  %.2f dB%n", worst.name(), worst.error().sqnrDb()));
+      s.append(String.format(Locale.ROOT, "  worst   %s  %.2f dB%n", worst.label(), worst.error().sqnrDb()));
       boolean out = calibrated();
       double totalErr = out ? outputError() : squaredError();
       List<TensorRow> top = sensitivity();
@@ -503,7 +539,7 @@ public record CompressReport(
         StringBuilder most = new StringBuilder();
         for (int i = 0; i < Math.min(3, top.size()); i++) {
           TensorRow r = top.get(i);
-          most.append(String.format(Locale.ROOT, "%s%s %.0f%%", i == 0 ? "" : ", ", r.name(),
+          most.append(String.format(Locale.ROOT, "%s%s %.0f%%", i == 0 ? "" : ", ", r.label(),
               100 * (out ? r.outputError() : r.squaredError()) / totalErr));
         }
         s.append(out ? "  output error share  " : "  error share  ").append(most)

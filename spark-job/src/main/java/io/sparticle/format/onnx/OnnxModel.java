@@ -29,6 +29,9 @@ import java.util.Set;
  * @param opsets {@code ModelProto.opset_import}: domain ({@code ""} is ai.onnx) to version
  * @param initializers in file order, names unique
  * @param fileLengths length of the model file and of every external data file, by file name
+ * @param nodeNames the node names of compressible initializers, by initializer name, for
+ *     grouping and reports ({@link OnnxGraph#nodeNames(List, List)}: the name of the first node
+ *     that uses it); initializers without one are absent
  */
 public record OnnxModel(
     String path,
@@ -36,7 +39,14 @@ public record OnnxModel(
     long irVersion,
     Map<String, Long> opsets,
     List<OnnxInitializer> initializers,
-    Map<String, Long> fileLengths) {
+    Map<String, Long> fileLengths,
+    Map<String, String> nodeNames) {
+
+  /** A model whose initializers are not named after nodes. */
+  public OnnxModel(String path, String fileName, long irVersion, Map<String, Long> opsets,
+      List<OnnxInitializer> initializers, Map<String, Long> fileLengths) {
+    this(path, fileName, irVersion, opsets, initializers, fileLengths, Map.of());
+  }
 
   public OnnxModel {
     Objects.requireNonNull(path, "path");
@@ -44,6 +54,7 @@ public record OnnxModel(
     opsets = Collections.unmodifiableMap(new LinkedHashMap<>(opsets));
     initializers = List.copyOf(initializers);
     fileLengths = Collections.unmodifiableMap(new LinkedHashMap<>(fileLengths));
+    nodeNames = Collections.unmodifiableMap(new LinkedHashMap<>(nodeNames));
     if (!fileLengths.containsKey(fileName)) {
       throw new IllegalArgumentException("Cannot create model: no length for its file " + fileName);
     }
@@ -57,6 +68,18 @@ public record OnnxModel(
         throw new IllegalArgumentException(
             "Cannot create model: initializer '" + init.name() + "' payload " + init.payload()
                 + " is outside the known files " + fileLengths);
+      }
+    }
+    Set<String> nodes = new HashSet<>();
+    for (Map.Entry<String, String> e : nodeNames.entrySet()) {
+      if (!names.contains(e.getKey())) {
+        throw new IllegalArgumentException(
+            "Cannot create model: node name for '" + e.getKey() + "', which is no initializer");
+      }
+      // Grouping keys a tensor by its node name: two tensors of one name would share a group.
+      if (e.getValue().isEmpty() || names.contains(e.getValue()) || !nodes.add(e.getValue())) {
+        throw new IllegalArgumentException("Cannot create model: node name '" + e.getValue()
+            + "' of '" + e.getKey() + "' is empty or not unique");
       }
     }
   }

@@ -28,10 +28,13 @@ import java.util.TreeSet;
  * without a protobuf library and without reading their data.
  *
  * <p>What is read: {@code ModelProto.ir_version} (1), {@code opset_import} (8) and {@code graph}
- * (7); in the graph only {@code initializer} (5); in each TensorProto {@code dims} (1, packed or
- * not), {@code data_type} (2), {@code name} (8), {@code data_location} (14), {@code external_data}
- * (13), and the position of the data fields. Everything else (nodes, inputs, sparse initializers,
- * Constant nodes' tensors, functions, training info) is skipped and, for rewriting, left as is.
+ * (7); in the graph {@code initializer} (5) and {@code node} (1); in each TensorProto {@code dims}
+ * (1, packed or not), {@code data_type} (2), {@code name} (8), {@code data_location} (14),
+ * {@code external_data} (13), and the position of the data fields; in each NodeProto its name,
+ * operator, inputs and outputs, from which compressible initializers get their node names
+ * ({@link OnnxGraph#nodeNames(List, List)}). Everything else (graph inputs, sparse initializers,
+ * Constant nodes' tensors, subgraphs, functions, training info) is skipped and, for rewriting,
+ * left as is.
  *
  * <p>Supported as compressible element bytes ({@link OnnxInitializer#isCompressible()}): FLOAT,
  * FLOAT16 and BFLOAT16 tensors in {@code raw_data}, FLOAT tensors in one packed {@code float_data}
@@ -76,6 +79,7 @@ public final class OnnxModelReader {
   private static final int MODEL_IR_VERSION = 1;
   private static final int MODEL_GRAPH = 7;
   private static final int MODEL_OPSET_IMPORT = 8;
+  private static final int GRAPH_NODE = 1;
   private static final int GRAPH_INITIALIZER = 5;
   private static final int TENSOR_DIMS = 1;
   private static final int TENSOR_DATA_TYPE = 2;
@@ -121,7 +125,14 @@ public final class OnnxModelReader {
       parse.model(ProtoReader.over(path, in, fileLength));
     }
     parse.checkExternalOverlaps();
-    return new OnnxModel(path, fileName, parse.irVersion, parse.opsets, parse.initializers, parse.fileLengths);
+    List<String> compressible = new ArrayList<>();
+    for (OnnxInitializer init : parse.initializers) {
+      if (init.isCompressible()) {
+        compressible.add(init.name());
+      }
+    }
+    return new OnnxModel(path, fileName, parse.irVersion, parse.opsets, parse.initializers,
+        parse.fileLengths, OnnxGraph.nodeNames(parse.nodes, compressible));
   }
 
   /** The last path segment: the name external data locations are relative to. */
@@ -138,6 +149,7 @@ public final class OnnxModelReader {
     final Map<String, Long> fileLengths = new LinkedHashMap<>();
     final Map<String, Long> opsets = new LinkedHashMap<>();
     final List<OnnxInitializer> initializers = new ArrayList<>();
+    final List<OnnxGraph.Node> nodes = new ArrayList<>();
     final Set<String> names = new HashSet<>();
     long irVersion;
 
@@ -197,6 +209,9 @@ public final class OnnxModelReader {
           g.expectWireType(ProtoReader.LEN, "GraphProto.initializer");
           long at = g.tagOffset();
           initializers.add(tensor(g.message(), initializers.size(), at));
+        } else if (g.fieldNumber() == GRAPH_NODE) {
+          g.expectWireType(ProtoReader.LEN, "GraphProto.node");
+          nodes.add(OnnxGraph.node(g.message()));
         } else {
           g.skip();
         }

@@ -98,6 +98,98 @@ class OnnxGraphTest {
         "W2", List.of(new OnnxGraph.WeightInput("h", 0))), w);
   }
 
+  // ---- node names ----
+
+  private static OnnxGraph.Node named(String name, String op, String... inputs) {
+    return new OnnxGraph.Node(op, "", List.of(inputs), List.of(name + "_out"), Map.of(), name);
+  }
+
+  /** A BERT-like export: each weight is named after the first node that takes it. */
+  @Test
+  void weightsAreNamedAfterTheFirstNodeThatUsesThem() {
+    List<OnnxGraph.Node> nodes = List.of(
+        named("/embeddings/word_embeddings/Gather", "Gather", "embeddings.word_embeddings.weight", "ids"),
+        named("/encoder/layer.0/attention/self/query/MatMul", "MatMul", "h0", "onnx::MatMul_787"),
+        named("/encoder/layer.0/attention/self/query/Add", "Add", "encoder.layer.0.attention.self.query.bias", "q0"),
+        named("/encoder/layer.1/attention/self/query/MatMul", "MatMul", "h1", "onnx::MatMul_800"),
+        // A later use of a weight (tied, or a second reader) does not rename it.
+        named("/lm_head/MatMul", "MatMul", "h2", "embeddings.word_embeddings.weight"));
+    Map<String, String> names = OnnxGraph.nodeNames(nodes, List.of("onnx::MatMul_787",
+        "onnx::MatMul_800", "embeddings.word_embeddings.weight",
+        "encoder.layer.0.attention.self.query.bias"));
+    assertEquals(List.of(
+        Map.entry("onnx::MatMul_787", "/encoder/layer.0/attention/self/query/MatMul"),
+        Map.entry("onnx::MatMul_800", "/encoder/layer.1/attention/self/query/MatMul"),
+        Map.entry("embeddings.word_embeddings.weight", "/embeddings/word_embeddings/Gather"),
+        Map.entry("encoder.layer.0.attention.self.query.bias", "/encoder/layer.0/attention/self/query/Add")),
+        List.copyOf(names.entrySet()), "in the order of the weights given");
+  }
+
+  @Test
+  void weightsWithoutANamedUserKeepTheirNames() {
+    List<OnnxGraph.Node> nodes = List.of(
+        named("", "MatMul", "x", "anonymous"),
+        named("/late/MatMul", "MatMul", "y", "anonymous"),
+        named("/other/MatMul", "MatMul", "x", "other"));
+    // "anonymous": its first user has no name (a later named one does not count); "unused": no
+    // node takes it; "other" is taken only by a node outside the weights asked about.
+    assertEquals(Map.of(), OnnxGraph.nodeNames(nodes, List.of("anonymous", "unused")));
+    assertEquals(Map.of("other", "/other/MatMul"), OnnxGraph.nodeNames(nodes, List.of("other")));
+    assertEquals(Map.of(), OnnxGraph.nodeNames(List.of(), List.of("w")));
+  }
+
+  /** Names stay unique: a node taking two weights gives each its input index. */
+  @Test
+  void oneNodeTakingTwoWeightsNamesEachByItsInput() {
+    List<OnnxGraph.Node> nodes = List.of(
+        named("/fc/Gemm", "Gemm", "x", "fc.weight", "fc.bias"),
+        named("/ln/LayerNormalization", "LayerNormalization", "y", "ln.weight", "ln.bias"),
+        named("/proj/MatMul", "MatMul", "z", "proj"));
+    assertEquals(Map.of(
+        "fc.weight", "/fc/Gemm:1", "fc.bias", "/fc/Gemm:2",
+        "ln.weight", "/ln/LayerNormalization:1", "ln.bias", "/ln/LayerNormalization:2",
+        "proj", "/proj/MatMul"),
+        OnnxGraph.nodeNames(nodes, List.of("fc.weight", "fc.bias", "ln.weight", "ln.bias", "proj")));
+    // Only the weights asked about compete: the bias alone keeps the plain node name.
+    assertEquals(Map.of("fc.bias", "/fc/Gemm"), OnnxGraph.nodeNames(nodes, List.of("fc.bias")));
+  }
+
+  /** A name that would still not be unique is not used: the weights keep their own names. */
+  @Test
+  void namesThatWouldCollideAreNotUsed() {
+    List<OnnxGraph.Node> nodes = List.of(
+        // Two nodes of one name, each taking a weight at input 1: "MatMul:1" twice.
+        named("MatMul", "MatMul", "x", "a"),
+        named("MatMul", "MatMul", "y", "b"),
+        // Two nodes of one name, different inputs: made unique by the index.
+        named("dup", "Add", "c", "x"),
+        named("dup", "Add", "y", "d"),
+        // A node named like another weight: "e" would be called "f".
+        named("f", "Mul", "x", "e"),
+        named("/g/Mul", "Mul", "x", "f"),
+        // A node named like the weight itself changes nothing.
+        named("h", "Mul", "x", "h"));
+    assertEquals(Map.of("c", "dup:0", "d", "dup:1", "f", "/g/Mul"),
+        OnnxGraph.nodeNames(nodes, List.of("a", "b", "c", "d", "e", "f", "h")));
+  }
+
+  /** The reader takes node names from NodeProto.name (field 3); absent means "". */
+  @Test
+  void readsNodeNames() throws IOException {
+    ByteArrayOutputStream graph = new ByteArrayOutputStream();
+    byte[] n = node("MatMul", List.of("x", "W"), List.of("y"), Map.of());
+    ByteArrayOutputStream withName = new ByteArrayOutputStream();
+    withName.writeBytes(n);
+    field(withName, 3, "/fc/MatMul".getBytes(StandardCharsets.UTF_8));
+    field(graph, 1, withName.toByteArray());
+    field(graph, 1, node("Relu", List.of("y"), List.of("z"), Map.of()));
+    ByteArrayOutputStream model = new ByteArrayOutputStream();
+    field(model, 7, graph.toByteArray());
+    OnnxGraph g = OnnxGraph.read(model.toByteArray(), "t.onnx");
+    assertEquals(List.of("/fc/MatMul", ""), g.nodes().stream().map(OnnxGraph.Node::name).toList());
+    assertEquals(Map.of("W", "/fc/MatMul"), g.nodeNames(List.of("W", "y")));
+  }
+
   private static byte[] node(String op, List<String> in, List<String> out, Map<String, Long> ints) {
     ByteArrayOutputStream n = new ByteArrayOutputStream();
     in.forEach(s -> field(n, 1, s.getBytes(StandardCharsets.UTF_8)));

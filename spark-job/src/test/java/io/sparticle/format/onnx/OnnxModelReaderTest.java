@@ -230,6 +230,30 @@ class OnnxModelReaderTest {
     assertEquals(List.of("w"), m.initializers().stream().map(OnnxInitializer::name).toList());
   }
 
+  /** Compressible initializers get the names of the nodes that use them; others do not. */
+  @Test
+  void compressibleInitializersAreNamedAfterTheirNodes() throws IOException {
+    ProtoBuilder graph = proto()
+        .message(1, proto().string(1, "x").string(1, "onnx::MatMul_7").string(2, "h")
+            .string(3, "/layer.0/fc/MatMul").string(4, "MatMul"))
+        .message(1, proto().string(1, "h").string(1, "shape").string(2, "r")
+            .string(3, "/layer.0/Reshape").string(4, "Reshape"))
+        .message(1, proto().string(1, "r").string(1, "unnamed").string(2, "y").string(4, "Add"))
+        .message(5, tensor("onnx::MatMul_7", FLOAT, 2, 2).bytes(9, f32(1, 2, 3, 4)))
+        .message(5, tensor("shape", INT64, 1).bytes(9, new byte[8]))
+        .message(5, tensor("unnamed", FLOAT, 2).bytes(9, f32(1, 2)))
+        .message(5, tensor("unused", FLOAT, 1).bytes(9, f32(1)))
+        // A node after the initializers counts as well: graph order is node order.
+        .message(1, proto().string(1, "y").string(1, "late").string(2, "z")
+            .string(3, "/late/Mul").string(4, "Mul"))
+        .message(5, tensor("late", FLOAT, 1).bytes(9, f32(1)));
+    OnnxModel m = read(proto().varint(1, 9).message(7, graph).build());
+    assertEquals(Map.of("onnx::MatMul_7", "/layer.0/fc/MatMul", "late", "/late/Mul"), m.nodeNames());
+    // The manifest's names: the initializers keep theirs.
+    assertEquals(List.of("onnx::MatMul_7", "shape", "unnamed", "unused", "late"),
+        m.initializers().stream().map(OnnxInitializer::name).toList());
+  }
+
   @Test
   void windowSizeDoesNotMatter() throws IOException {
     byte[] bytes = model(tensor("w", FLOAT, 1000).bytes(9, new byte[4000]), tensor("b", FLOAT, 3).bytes(4, f32(1, 2, 3)));
@@ -269,6 +293,14 @@ class OnnxModelReaderTest {
   void graphTwice() {
     byte[] g = proto().message(5, tensor("w", FLOAT, 1).bytes(9, f32(1))).build();
     fails(INVALID_ONNX, null, proto().bytes(7, g).bytes(7, g).build());
+  }
+
+  @Test
+  void nodeWithWrongWireType() {
+    byte[] g = proto().varint(1, 3).message(5, tensor("w", FLOAT, 1).bytes(9, f32(1))).build();
+    assertTrue(fails(INVALID_ONNX, null, proto().bytes(7, g).build()).getMessage().contains("GraphProto.node"));
+    byte[] n = proto().message(1, proto().string(1, "x").varint(3, 1)).build();
+    fails(INVALID_ONNX, null, proto().bytes(7, n).build());
   }
 
   @Test
@@ -443,6 +475,20 @@ class OnnxModelReaderTest {
         assertThrows(CheckpointFormatException.class, () -> OnnxModelReader.read(new LocalInputFile(p)));
     assertEquals(INVALID_EXTERNAL_DATA, e.reason());
     assertEquals("w", e.tensor());
+  }
+
+  @Test
+  void modelRecordRejectsNodeNamesThatAreNotUnique() {
+    OnnxInitializer a = new OnnxInitializer("a", FLOAT, new long[] {1}, 1, new Payload(MODEL, 0, 4, Payload.Kind.RAW));
+    OnnxInitializer b = new OnnxInitializer("b", FLOAT, new long[] {1}, 1, new Payload(MODEL, 4, 4, Payload.Kind.RAW));
+    Map<String, Long> lengths = Map.of(MODEL, 8L);
+    assertEquals(Map.of("a", "/n"), new OnnxModel("p", MODEL, 9, Map.of(), List.of(a, b), lengths,
+        Map.of("a", "/n")).nodeNames());
+    for (Map<String, String> bad : List.of(Map.of("a", "/n", "b", "/n"), Map.of("a", "b"),
+        Map.of("a", ""), Map.of("c", "/n"))) {
+      assertThrows(IllegalArgumentException.class,
+          () -> new OnnxModel("p", MODEL, 9, Map.of(), List.of(a, b), lengths, bad), bad.toString());
+    }
   }
 
   @Test

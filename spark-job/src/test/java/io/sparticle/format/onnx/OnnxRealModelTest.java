@@ -152,6 +152,35 @@ class OnnxRealModelTest {
     assertEquals(6, matmuls.stream().filter(i -> Arrays.equals(i.dims(), new long[] {1536, 384})).count());
   }
 
+  /** Every float initializer is named after the node that uses it, the MatMuls by layer and module. */
+  @Test
+  void initializersAreNamedAfterTheirNodes() {
+    Map<String, String> nodes = model.nodeNames();
+    assertEquals(101, nodes.size(), "one per compressible initializer");
+    assertEquals(101, new HashSet<>(nodes.values()).size(), "unique");
+    assertEquals("/embeddings/word_embeddings/Gather", nodes.get("embeddings.word_embeddings.weight"));
+    assertEquals("/embeddings/position_embeddings/Gather", nodes.get("embeddings.position_embeddings.weight"));
+    assertEquals("/encoder/layer.0/attention/self/query/MatMul", nodes.get("onnx::MatMul_787"));
+    assertEquals("/encoder/layer.5/output/dense/MatMul", nodes.get("onnx::MatMul_864"));
+    assertEquals("/encoder/layer.2/attention/output/LayerNorm/Mul",
+        nodes.get("encoder.layer.2.attention.output.LayerNorm.weight"));
+    List<String> modules = List.of("attention/self/query", "attention/self/key",
+        "attention/self/value", "attention/output/dense", "intermediate/dense", "output/dense");
+    Set<String> matmuls = new HashSet<>();
+    for (OnnxInitializer init : model.compressible()) {
+      if (init.name().startsWith("onnx::MatMul_")) {
+        matmuls.add(nodes.get(init.name()));
+      }
+    }
+    Set<String> expected = new HashSet<>();
+    for (int layer = 0; layer < 6; layer++) {
+      for (String module : modules) {
+        expected.add("/encoder/layer." + layer + "/" + module + "/MatMul");
+      }
+    }
+    assertEquals(expected, matmuls);
+  }
+
   @Test
   void everyF32PayloadDecodesToFiniteFloats() throws IOException {
     long checked = 0;

@@ -598,6 +598,27 @@ final class Particleizer {
         maxIterations, tolerance, seed)[0];
   }
 
+  /**
+   * Starts a tiny MLlib run on a daemon thread, so that loading and compiling MLlib's code (about
+   * a second in a fresh JVM, more than the real run then takes) overlaps the histogram pass
+   * instead of following it. Its result is discarded; a failure of it is ignored (the real run
+   * reports its own).
+   */
+  static Thread warmUp(JavaSparkContext jsc) {
+    Thread t = new Thread(() -> {
+      try {
+        jsc.setJobDescription("sparticle: MLlib warm-up");
+        lloydAll(jsc, new double[][] {{-1, 0, 1, 2}, {0, 1, 5}}, new double[][] {{1, 2, 1, 1}, {1, 1, 1}},
+            new double[][] {{-1, 2}, {0, 5}}, 3, 1e-6, 0);
+      } catch (RuntimeException e) {
+        // Ignored: a warm-up only.
+      }
+    }, "sparticle-mllib-warm-up");
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
+
   /** Points of a whole run above which MLlib's iterations use both partitions. */
   static final int TWO_PARTITIONS = 20_000;
 
@@ -717,8 +738,12 @@ final class Particleizer {
   static final int INIT_TRIALS = 8;
   /** Local Lloyd steps per restart: enough to rank restarts. */
   static final int INIT_LLOYD_STEPS = 10;
-  /** Local Lloyd steps for the chosen restart, which is carried close to its fixed point. */
-  static final int INIT_LLOYD_REFINE_STEPS = 300;
+  /**
+   * Local Lloyd steps for the chosen restart, which is carried to its fixed point: 1-D k-means can
+   * creep for hundreds of steps, and each costs microseconds on prefix sums, while each step left
+   * to MLlib costs a Spark job for every group of the run.
+   */
+  static final int INIT_LLOYD_REFINE_STEPS = 5000;
 
   /**
    * The start for MLlib: greedy weighted k-means++ from {@link #INIT_TRIALS} seeds, each refined
@@ -730,18 +755,19 @@ final class Particleizer {
    * two iterations to confirm it, which is what makes hundreds of groups affordable.
    */
   static double[] bestInit(double[] z, double[] w, int k, long seed, double tolerance) {
+    // Points are sorted (GroupPoints.values); each Lloyd step is then O(k log n) on prefix sums.
+    WeightedKMeans1D.Sorted sorted = new WeightedKMeans1D.Sorted(z, w);
     WeightedKMeans1D.Result best = null;
     for (int trial = 0; trial < INIT_TRIALS; trial++) {
       double[] c = WeightedKMeans1D.initPlusPlus(z, w, k, seed * 31 + trial);
-      WeightedKMeans1D.Result r = WeightedKMeans1D.lloyd(z, w, c, INIT_LLOYD_STEPS, 0);
+      WeightedKMeans1D.Result r = sorted.lloyd(c, INIT_LLOYD_STEPS, 0);
       if (best == null || r.inertia() < best.inertia()) {
         best = r;
       }
     }
     // MLlib stops when no centre moves more than its epsilon; lloyd's tolerance is on the sum of
     // squared shifts, so the square of epsilon is at least as strict.
-    return WeightedKMeans1D.lloyd(z, w, best.centers(), INIT_LLOYD_REFINE_STEPS,
-        tolerance * tolerance).centers();
+    return sorted.lloyd(best.centers(), INIT_LLOYD_REFINE_STEPS, tolerance * tolerance).centers();
   }
 
   private static Codebook toCodebook(double[] standardized, int k, double std, double mean,

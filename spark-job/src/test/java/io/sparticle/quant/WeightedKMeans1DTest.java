@@ -210,4 +210,41 @@ class WeightedKMeans1DTest {
     }
     assertEquals(unweighted.inertia(), weighted.inertia(), 1e-9 * unweighted.inertia());
   }
+
+  @Test
+  void prefixSumLloydMatchesTheSweep() {
+    SplittableRandom r = new SplittableRandom(5);
+    for (int k : new int[] {1, 2, 16, 255}) {
+      int n = 3000;
+      double[] x = new double[n];
+      for (int i = 0; i < n; i++) {
+        // Heavy-tailed, with repeats.
+        x[i] = Math.round(r.nextGaussian() / Math.max(0.05, r.nextDouble()) * 64) / 64.0;
+      }
+      Arrays.sort(x);
+      int m = 0;
+      for (int i = 0; i < n; i++) {
+        if (i == 0 || x[i] != x[m - 1]) {
+          x[m++] = x[i];
+        }
+      }
+      double[] v = Arrays.copyOf(x, m);
+      double[] w = new double[m];
+      for (int i = 0; i < m; i++) {
+        w[i] = 1 + r.nextInt(1000);
+      }
+      double[] init = WeightedKMeans1D.initPlusPlus(v, w, Math.min(k, m), k);
+      WeightedKMeans1D.Result sweep = WeightedKMeans1D.lloyd(v, w, init, 200, 0);
+      WeightedKMeans1D.Result prefix = new WeightedKMeans1D.Sorted(v, w).lloyd(init, 200, 0);
+      double span = v[m - 1] - v[0];
+      for (int i = 0; i < init.length; i++) {
+        assertEquals(sweep.centers()[i], prefix.centers()[i], 1e-9 * span, "k " + k + " center " + i);
+      }
+      assertEquals(sweep.inertia(), prefix.inertia(), 1e-9 * sweep.inertia() + 1e-12, "k " + k);
+      assertEquals(WeightedKMeans1D.inertia(v, w, prefix.centers()),
+          new WeightedKMeans1D.Sorted(v, w).inertia(prefix.centers()), 1e-9 * sweep.inertia() + 1e-12);
+    }
+    assertThrows(IllegalArgumentException.class,
+        () -> new WeightedKMeans1D.Sorted(new double[] {2, 1}, new double[] {1, 1}));
+  }
 }

@@ -29,6 +29,22 @@ public final class TensorDecoder {
     return Math.max(8, (chunkBytes / elementSize) / 8 * 8);
   }
 
+  /**
+   * Bytes a streaming kernel reads at once (when chunk-bytes allows): large enough that HDFS and
+   * object stores serve each read at full speed, small enough that the buffers stay in the CPU's
+   * caches instead of making a round trip through memory, and that a task allocates little.
+   */
+  public static final int READ_BYTES = 8 << 20;
+
+  /**
+   * Elements of a tensor of {@code numel} handled per read: {@link #READ_BYTES} (at most
+   * chunk-bytes) of them, a multiple of 8 (at least 8), or the whole tensor if it is smaller.
+   */
+  public static int elementsPerRead(long chunkBytes, int elementSize, long numel) {
+    return (int) Math.min(elementsPerChunk(Math.min(chunkBytes, READ_BYTES), elementSize),
+        Math.max(1, numel));
+  }
+
   /** The dtype bits of {@code v} (round to nearest even for F16 and BF16). */
   public static int dtypeBits(DType dtype, float v) {
     return switch (dtype) {

@@ -2,6 +2,7 @@ package io.sparticle.spark;
 
 import io.sparticle.format.CheckpointFormatException;
 import io.sparticle.format.CheckpointFormatException.Reason;
+import io.sparticle.format.TensorDecoder;
 import io.sparticle.io.RangeReader;
 import io.sparticle.io.SequentialReaders;
 import io.sparticle.plan.CompressionPlan;
@@ -262,7 +263,15 @@ final class HistogramPass {
   static List<Tuple2<Integer, Partial>> histograms(Task task, SerializableConfiguration conf,
       ReadMeter meter) throws IOException {
     List<Tuple2<Integer, Partial>> out = new ArrayList<>();
-    byte[] buf = new byte[task.bufferBytes()];
+    // A slice whose blocks are sampled is read whole (its weights are decoded as one array);
+    // others are counted piece by piece through a buffer that stays in the CPU's caches.
+    int bufferBytes = 0;
+    for (Slice s : task.slices()) {
+      long bytes = s.numElements() * s.kind().byteSize();
+      bufferBytes = (int) Math.max(bufferBytes,
+          s.blockSize() > 0 ? bytes : Math.min(bytes, TensorDecoder.READ_BYTES));
+    }
+    byte[] buf = new byte[Math.min(bufferBytes, task.bufferBytes())];
     ValueHistogram.Accumulator acc = null;
     BlockSample sample = null;
     float[] weights = null;
@@ -280,12 +289,17 @@ final class HistogramPass {
           accTensor = s.tensor();
           sample = s.blockSize() > 0 ? new BlockSample(s.blockSize()) : null;
         }
-        int len = Math.toIntExact(s.numElements() * s.kind().byteSize());
-        in.readFully(s.offset(), buf, 0, len);
-        if (s.importance() != null) {
-          acc.addLittleEndian(buf, 0, (int) s.numElements(), s.importance(), s.firstElement());
-        } else {
-          acc.addLittleEndian(buf, 0, (int) s.numElements());
+        int size = s.kind().byteSize();
+        int len = Math.toIntExact(s.numElements() * size);
+        int piece = sample != null ? len : buf.length / size * size;
+        for (int done = 0; done < len; done += piece) {
+          int n = Math.min(piece, len - done);
+          in.readFully(s.offset() + done, buf, 0, n);
+          if (s.importance() != null) {
+            acc.addLittleEndian(buf, 0, n / size, s.importance(), s.firstElement() + done / size);
+          } else {
+            acc.addLittleEndian(buf, 0, n / size);
+          }
         }
         if (sample != null) {
           if (weights == null || weights.length < s.numElements()) {

@@ -263,13 +263,14 @@ final class HistogramPass {
   static List<Tuple2<Integer, Partial>> histograms(Task task, SerializableConfiguration conf,
       ReadMeter meter) throws IOException {
     List<Tuple2<Integer, Partial>> out = new ArrayList<>();
-    // A slice whose blocks are sampled is read whole (its weights are decoded as one array);
-    // others are counted piece by piece through a buffer that stays in the CPU's caches.
+    // 16-bit slices are counted piece by piece, through a buffer that stays in the CPU's caches.
+    // Others are read whole: a slice whose blocks are sampled is decoded as one array, and an F32
+    // slice's sum of squares is one sum per slice (summing per piece would round differently).
     int bufferBytes = 0;
     for (Slice s : task.slices()) {
       long bytes = s.numElements() * s.kind().byteSize();
       bufferBytes = (int) Math.max(bufferBytes,
-          s.blockSize() > 0 ? bytes : Math.min(bytes, TensorDecoder.READ_BYTES));
+          readWhole(s) ? bytes : Math.min(bytes, TensorDecoder.READ_BYTES));
     }
     byte[] buf = new byte[Math.min(bufferBytes, task.bufferBytes())];
     ValueHistogram.Accumulator acc = null;
@@ -291,7 +292,7 @@ final class HistogramPass {
         }
         int size = s.kind().byteSize();
         int len = Math.toIntExact(s.numElements() * size);
-        int piece = sample != null ? len : buf.length / size * size;
+        int piece = readWhole(s) ? len : buf.length / size * size;
         for (int done = 0; done < len; done += piece) {
           int n = Math.min(piece, len - done);
           in.readFully(s.offset() + done, buf, 0, n);
@@ -314,6 +315,10 @@ final class HistogramPass {
       out.add(new Tuple2<>(accTensor, new Partial(acc.finish(accTensor), sample)));
     }
     return out;
+  }
+
+  private static boolean readWhole(Slice s) {
+    return s.blockSize() > 0 || s.kind() == ValueKind.F32;
   }
 
   /** Draws the slice's sampled blocks that lie wholly inside it. */

@@ -96,6 +96,24 @@ public final class CodeReader {
     }
   }
 
+  /** Whether the codes are bit-packed as they are, so {@link #readPackedBytes} can read them. */
+  public boolean bitPacked() {
+    return ends == null;
+  }
+
+  /**
+   * The bit-packed bytes of codes {@code [first, first + n)} into {@code dst[0,
+   * BitPacking.bytesRequired(n, bits))}, for a caller that unpacks them itself; {@code first} is
+   * a multiple of 8 (its code starts a byte). Bit-packed codes only.
+   */
+  public void readPackedBytes(long first, int n, byte[] dst) throws IOException {
+    if (first < 0 || n < 0 || first + n > numCodes || (first & 7) != 0 || ends != null) {
+      throw new IllegalArgumentException("packed bytes of codes [" + first + ", " + (first + n)
+          + ") of " + numCodes + " in '" + t.name() + "'");
+    }
+    in.readFully(t.offset() + first / 8 * bits, dst, 0, (int) BitPacking.bytesRequired(n, bits));
+  }
+
   private void readPacked(long first, int n, int[] out) throws IOException {
     // Every 8th code starts on a byte: read from the one at or before first.
     int skip = (int) (first & 7);

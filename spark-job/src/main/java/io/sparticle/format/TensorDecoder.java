@@ -1,6 +1,7 @@
 package io.sparticle.format;
 
 import io.sparticle.io.RangeReader;
+import io.sparticle.packing.BitPacking;
 import io.sparticle.quant.HalfFloats;
 import io.sparticle.quant.TensorCodec;
 import io.sparticle.quant.UnitLayout;
@@ -29,6 +30,22 @@ public final class TensorDecoder {
     return Math.max(8, (chunkBytes / elementSize) / 8 * 8);
   }
 
+  /**
+   * Bytes a streaming kernel reads at once (when chunk-bytes allows): large enough that HDFS and
+   * object stores serve each read at full speed, small enough that the buffers stay in the CPU's
+   * caches instead of making a round trip through memory, and that a task allocates little.
+   */
+  public static final int READ_BYTES = 8 << 20;
+
+  /**
+   * Elements of a tensor of {@code numel} handled per read: {@link #READ_BYTES} (at most
+   * chunk-bytes) of them, a multiple of 8 (at least 8), or the whole tensor if it is smaller.
+   */
+  public static int elementsPerRead(long chunkBytes, int elementSize, long numel) {
+    return (int) Math.min(elementsPerChunk(Math.min(chunkBytes, READ_BYTES), elementSize),
+        Math.max(1, numel));
+  }
+
   /** The dtype bits of {@code v} (round to nearest even for F16 and BF16). */
   public static int dtypeBits(DType dtype, float v) {
     return switch (dtype) {
@@ -53,8 +70,7 @@ public final class TensorDecoder {
     UnitLayout layout = codec.layout();
     int size = t.dtype().byteSize();
     long numel = t.numel();
-    int chunkElems = (int) Math.min(elementsPerChunk(chunkBytes, size), Math.max(1, numel));
-    int[] codes = new int[chunkElems];
+    int chunkElems = elementsPerRead(chunkBytes, size, numel);
     byte[] dense = new byte[chunkElems * size];
     // A shared codebook is one table of dtype bits per code; otherwise each weight's unit has its own.
     int[] table = null;
@@ -64,6 +80,23 @@ public final class TensorDecoder {
         table[c] = dtypeBits(t.dtype(), codec.value(0, c));
       }
     }
+    int bits = t.codeBits();
+    ByteTable bytes = table != null && reader.bitPacked() ? ByteTable.of(table, bits, size) : null;
+    if (bytes != null) {
+      byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
+      for (long first = 0; first < numel; first += chunkElems) {
+        checkpoint.check();
+        int n = (int) Math.min(chunkElems, numel - first);
+        reader.readPackedBytes(first, n, packed);
+        bytes.expand(packed, n, dense);
+        if (outliers != null) {
+          nextOutlier = outliers.patch(first, n, dense, nextOutlier);
+        }
+        out.write(dense, 0, n * size);
+      }
+      return;
+    }
+    int[] codes = new int[chunkElems];
     for (long first = 0; first < numel; first += chunkElems) {
       checkpoint.check();
       int n = (int) Math.min(chunkElems, numel - first);
@@ -82,6 +115,89 @@ public final class TensorDecoder {
         nextOutlier = outliers.patch(first, n, dense, nextOutlier);
       }
       out.write(dense, 0, n * size);
+    }
+  }
+
+  /**
+   * A shared codebook's dtype bits for every value of a packed byte (all the codes it holds, in
+   * order), for widths whose codes fill whole bytes and whose expansion is one 2-, 4- or 8-byte
+   * little-endian word: a byte of packed codes decodes with one lookup and one store.
+   */
+  private static final class ByteTable {
+    private final long[] words = new long[256];
+    private final int perByte;
+    private final int bits;
+    private final int size;
+    private final int[] table;
+
+    private ByteTable(int[] table, int bits, int size) {
+      this.table = table;
+      this.bits = bits;
+      this.size = size;
+      this.perByte = 8 / bits;
+      int mask = (1 << bits) - 1;
+      for (int b = 0; b < 256; b++) {
+        long w = 0;
+        for (int k = 0; k < perByte; k++) {
+          int code = (b >>> (k * bits)) & mask;
+          // A code past the codebook never decodes here: expand checks every byte it reads.
+          long v = code < table.length ? table[code] & (size == 2 ? 0xFFFFL : 0xFFFFFFFFL) : 0;
+          w |= v << (k * 8 * size);
+        }
+        words[b] = w;
+      }
+    }
+
+    /** The table for these widths, or null when the general path decodes them. */
+    static ByteTable of(int[] table, int bits, int size) {
+      int wordBytes = bits > 0 && 8 % bits == 0 ? 8 / bits * size : 0;
+      return wordBytes == 2 || wordBytes == 4 || wordBytes == 8
+          ? new ByteTable(table, bits, size) : null;
+    }
+
+    /** Decodes the first {@code n} codes packed in {@code packed} into {@code dense}. */
+    void expand(byte[] packed, int n, byte[] dense) {
+      int whole = n / perByte;
+      int wordBytes = perByte * size;
+      if (table.length < 1 << bits) {
+        checkCodes(packed, whole);
+      }
+      switch (wordBytes) {
+        case 2 -> {
+          for (int j = 0; j < whole; j++) {
+            LittleEndian.put16(dense, 2 * j, (int) words[packed[j] & 0xFF]);
+          }
+        }
+        case 4 -> {
+          for (int j = 0; j < whole; j++) {
+            LittleEndian.put32(dense, 4 * j, (int) words[packed[j] & 0xFF]);
+          }
+        }
+        default -> {
+          for (int j = 0; j < whole; j++) {
+            LittleEndian.put64(dense, 8 * j, words[packed[j] & 0xFF]);
+          }
+        }
+      }
+      // The codes of a last, partly filled byte.
+      for (int i = whole * perByte, k = 0; i < n; i++, k++) {
+        int code = (packed[whole] >>> (k * bits)) & ((1 << bits) - 1);
+        put(dense, i * size, size, table[code]);
+      }
+    }
+
+    /** Fails as the general path's table lookup does on a code the codebook does not have. */
+    private void checkCodes(byte[] packed, int whole) {
+      int mask = (1 << bits) - 1;
+      for (int j = 0; j < whole; j++) {
+        for (int k = 0; k < perByte; k++) {
+          int code = (packed[j] >>> (k * bits)) & mask;
+          if (code >= table.length) {
+            throw new ArrayIndexOutOfBoundsException(
+                "Index " + code + " out of bounds for length " + table.length);
+          }
+        }
+      }
     }
   }
 

@@ -458,10 +458,10 @@ public final class TensorEncoder {
     int size = kind.byteSize();
     boolean prunes = pruned.count() > 0 || pruned.threshold() >= 0;
     int zero = prunes ? zeroCode(codec, 0) : -1;
-    int chunkElems = (int) Math.min(TensorDecoder.elementsPerChunk(chunkBytes, size), Math.max(1, numel));
-    byte[] raw = new byte[chunkElems * size];
-    byte[] codes = new byte[chunkElems];
-    byte[] packed = new byte[(int) BitPacking.bytesRequired(chunkElems, bits)];
+    int pieceElems = TensorDecoder.elementsPerRead(chunkBytes, size, numel);
+    byte[] raw = new byte[pieceElems * size];
+    byte[] codes = new byte[kind == ValueKind.F32 ? pieceElems : Math.min(pieceElems, LUT_BLOCK)];
+    byte[] packed = new byte[(int) BitPacking.bytesRequired(pieceElems, bits)];
     float[] recon = new float[codec.numCodes()];
     codec.levels(0, kind, recon);
     Codebook book = codec.codebook(0);
@@ -508,20 +508,39 @@ public final class TensorEncoder {
         outlier[b] = rule.test(kind.decode16(b));
       }
     }
-    for (long first = 0; first < numel; first += chunkElems) {
+    boolean nibbles = lut != null && bits == 4 && allBelow(lut, 1 << bits);
+    for (long first = 0; first < numel; first += pieceElems) {
       checkpoint.check();
-      int n = (int) Math.min(chunkElems, numel - first);
+      int n = (int) Math.min(pieceElems, numel - first);
       in.readFully(offset + first * size, raw, 0, n * size);
       if (lut != null) {
-        for (int i = 0, p = 0; i < n; i++, p += 2) {
-          int b = (raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8;
-          codes[i] = lut[b];
-          counts[b]++;
-          if (mass != null) {
-            mass[b] += importance.at(first + i);
+        // Separate passes: each keeps its own table (counts, or the lookup table) in the cache.
+        for (int i = 0; i < n; i++) {
+          counts[LittleEndian.u16(raw, 2 * i)]++;
+        }
+        if (nibbles) {
+          packNibbles(raw, n, lut, packed);
+        } else {
+          for (int at = 0; at < n; at += LUT_BLOCK) {
+            int m = Math.min(LUT_BLOCK, n - at);
+            for (int i = 0, p = 2 * at; i < m; i++, p += 2) {
+              codes[i] = lut[LittleEndian.u16(raw, p)];
+            }
+            // at is a multiple of 8: every block's codes start on a byte.
+            BitPacking.pack(codes, 0, m, bits, packed, (int) ((long) at * bits / 8));
           }
-          if (outlier != null && outlier[b]) {
-            kept.add(first + i, kind.decode16(b));
+        }
+        if (mass != null) {
+          for (int i = 0, p = 0; i < n; i++, p += 2) {
+            mass[LittleEndian.u16(raw, p)] += importance.at(first + i);
+          }
+        }
+        if (outlier != null) {
+          for (int i = 0, p = 0; i < n; i++, p += 2) {
+            int b = LittleEndian.u16(raw, p);
+            if (outlier[b]) {
+              kept.add(first + i, kind.decode16(b));
+            }
           }
         }
       } else {
@@ -541,10 +560,9 @@ public final class TensorEncoder {
             }
           }
         }
+        BitPacking.pack(codes, 0, n, bits, packed, 0);
       }
-      int packedBytes = (int) BitPacking.bytesRequired(n, bits);
-      BitPacking.pack(codes, 0, n, bits, packed, 0);
-      sink.accept(first, n, packed, packedBytes);
+      sink.accept(first, n, packed, (int) BitPacking.bytesRequired(n, bits));
     }
     if (lut != null) {
       // Exact error from per-pattern counts: every weight of a pattern has the same code.
@@ -560,6 +578,37 @@ public final class TensorEncoder {
       }
     }
     return stats;
+  }
+
+  /**
+   * Codes of a 16-bit tensor looked up and then packed at once, when the width takes the general
+   * packing path: few enough to stay in the L1 cache between the two; a multiple of 8.
+   */
+  private static final int LUT_BLOCK = 8192;
+
+  /** Whether every entry of {@code lut} is below {@code bound}. */
+  private static boolean allBelow(byte[] lut, int bound) {
+    for (byte b : lut) {
+      if ((b & 0xFF) >= bound) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The 4-bit codes of the first {@code n} 16-bit weights of {@code raw}, looked up in
+   * {@code lut} (every entry below 16) and packed into {@code dst} as {@link BitPacking} packs
+   * them: two per byte, the first in the low nibble; an odd last code alone in a byte.
+   */
+  private static void packNibbles(byte[] raw, int n, byte[] lut, byte[] dst) {
+    int pairs = n >>> 1;
+    for (int j = 0; j < pairs; j++) {
+      dst[j] = (byte) (lut[LittleEndian.u16(raw, 4 * j)] | lut[LittleEndian.u16(raw, 4 * j + 2)] << 4);
+    }
+    if ((n & 1) != 0) {
+      dst[pairs] = lut[LittleEndian.u16(raw, 4 * pairs)];
+    }
   }
 
   /**

@@ -1,11 +1,17 @@
 package io.sparticle.io;
 
+import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.StandardOpenOption;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocalFileSystem;
 import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RawLocalFileSystem;
 import org.apache.hadoop.fs.statistics.IOStatistics;
 import org.apache.hadoop.util.functional.FutureIO;
 
@@ -56,9 +62,26 @@ public final class HadoopInputFile implements InputFile {
    * Opens for sequential reading of large ranges: Sparticle's tasks read their ranges in file
    * order, so object stores can serve each task with few long GETs instead of one per range. A
    * known length saves the store a metadata request.
+   *
+   * <p>Files of the stock local file system ({@code file:}) are read straight from a
+   * {@link FileChannel}: its checksummed wrapper reads through {@code FileInputStream}, which
+   * copies every read through a fresh native buffer of the read's size, and checks {@code .crc}
+   * side files that only Hadoop's own writers leave (our inputs' integrity comes from their
+   * headers, our outputs' from the manifest's CRC-32C). Local file systems of other classes (test
+   * doubles that inject faults) keep their own streams.
    */
   @Override
   public RangeReader open() throws IOException {
+    if (fs.getClass() == LocalFileSystem.class || fs.getClass() == RawLocalFileSystem.class) {
+      java.nio.file.Path file = (fs instanceof LocalFileSystem local
+          ? local.pathToFile(path) : ((RawLocalFileSystem) fs).pathToFile(path)).toPath();
+      try {
+        return new ChannelRangeReader(path.toString(), FileChannel.open(file, StandardOpenOption.READ));
+      } catch (NoSuchFileException e) {
+        // As Hadoop says it, so messages do not depend on the read path.
+        throw new FileNotFoundException("File " + path + " does not exist");
+      }
+    }
     var builder = fs.openFile(path).opt(Options.OpenFileOptions.FS_OPTION_OPENFILE_READ_POLICY,
         Options.OpenFileOptions.FS_OPTION_OPENFILE_READ_POLICY_SEQUENTIAL);
     if (length >= 0) {

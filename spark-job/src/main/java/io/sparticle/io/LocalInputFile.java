@@ -1,8 +1,6 @@
 package io.sparticle.io;
 
-import java.io.EOFException;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,26 +26,6 @@ public final class LocalInputFile implements InputFile {
 
   @Override
   public RangeReader open() throws IOException {
-    FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
-    return new RangeReader() {
-      @Override
-      public void readFully(long position, byte[] buffer, int offset, int length) throws IOException {
-        ByteBuffer dst = ByteBuffer.wrap(buffer, offset, length);
-        long pos = position;
-        while (dst.hasRemaining()) {
-          int n = channel.read(dst, pos);
-          if (n < 0) {
-            throw new EOFException(
-                file + ": end of file at byte " + pos + ", wanted " + length + " bytes from " + position);
-          }
-          pos += n;
-        }
-      }
-
-      @Override
-      public void close() throws IOException {
-        channel.close();
-      }
-    };
+    return new ChannelRangeReader(file.toString(), FileChannel.open(file, StandardOpenOption.READ));
   }
 }

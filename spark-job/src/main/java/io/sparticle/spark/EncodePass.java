@@ -22,7 +22,9 @@ import org.apache.spark.broadcast.Broadcast;
  * zero points), bit-packs the codes, writes the per-tensor parameters after them, copies dense
  * tensors unchanged, measures the exact reconstruction error, and writes the part through
  * {@link PartWriter} (temp file, then rename into place). Memory per task: about three
- * chunk-sized buffers (a whole tensor for per-channel codebooks over columns).
+ * chunk-sized buffers (for a shared codebook, buffers of one read,
+ * {@link io.sparticle.format.TensorDecoder#READ_BYTES}; a whole tensor for per-channel codebooks
+ * over columns).
  */
 final class EncodePass {
   private EncodePass() {}

@@ -1,5 +1,6 @@
 package io.sparticle.spark;
 
+import io.sparticle.format.TensorDecoder;
 import io.sparticle.io.OutputFile;
 import io.sparticle.io.OutputFile.Committed;
 import io.sparticle.io.RangeReader;
@@ -34,6 +35,7 @@ import org.apache.spark.TaskContext;
  */
 final class PartWriter implements OutputFile.Output {
   static final String TEMP_DIR = "_temporary";
+  private static final int BUFFER_BYTES = 1 << 20;
 
   private final FileSystem fs;
   private final Path temp; // null when writing straight to the target
@@ -41,6 +43,7 @@ final class PartWriter implements OutputFile.Output {
   private final FSDataOutputStream raw;
   private final OutputStream out;
   private final CRC32C crc = new CRC32C();
+  private byte[] copyBuffer;
   private long written;
   private boolean done;
 
@@ -49,7 +52,7 @@ final class PartWriter implements OutputFile.Output {
     this.temp = temp;
     this.target = target;
     this.raw = fs.create(temp != null ? temp : target, true);
-    this.out = new BufferedOutputStream(raw, 1 << 20);
+    this.out = new BufferedOutputStream(raw, BUFFER_BYTES);
   }
 
   /** {@code name} in {@code outputDir} as an {@link OutputFile} written by a PartWriter. */
@@ -96,22 +99,39 @@ final class PartWriter implements OutputFile.Output {
     }
   }
 
+  /**
+   * Writes in pieces of at most the buffer's size: a larger write bypasses the buffer, and the
+   * local file system's {@code FileOutputStream} then copies it through a fresh native buffer of
+   * its whole size (mapped, faulted in and unmapped again for every 64 MiB chunk). Each piece is
+   * checksummed while it is still in the CPU's cache.
+   */
   @Override
   public void write(byte[] b, int off, int len) throws IOException {
-    out.write(b, off, len);
-    crc.update(b, off, len);
+    java.util.Objects.checkFromIndexSize(off, len, b.length);
+    for (int done = 0; done < len; ) {
+      int n = Math.min(BUFFER_BYTES, len - done);
+      out.write(b, off + done, n);
+      crc.update(b, off + done, n);
+      done += n;
+    }
     written += len;
   }
 
-  /** Copies {@code length} bytes from {@code offset} of {@code in}, at most chunkBytes at a time. */
+  /**
+   * Copies {@code length} bytes from {@code offset} of {@code in}, at most chunkBytes (and
+   * {@link TensorDecoder#READ_BYTES}) at a time, through one buffer reused across copies.
+   */
   @Override
   public void copy(RangeReader in, long offset, long length, long chunkBytes) throws IOException {
-    byte[] buf = new byte[(int) Math.max(1, Math.min(chunkBytes, length))];
+    int size = (int) Math.max(1, Math.min(Math.min(chunkBytes, TensorDecoder.READ_BYTES), length));
+    if (copyBuffer == null || copyBuffer.length < size) {
+      copyBuffer = new byte[size];
+    }
     for (long done = 0; done < length; ) {
       stopIfKilled();
-      int n = (int) Math.min(buf.length, length - done);
-      in.readFully(offset + done, buf, 0, n);
-      write(buf, 0, n);
+      int n = (int) Math.min(size, length - done);
+      in.readFully(offset + done, copyBuffer, 0, n);
+      write(copyBuffer, 0, n);
       done += n;
     }
   }

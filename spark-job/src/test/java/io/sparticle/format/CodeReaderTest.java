@@ -193,6 +193,38 @@ class CodeReaderTest {
     return best;
   }
 
+  // ---- bit-packed scalar codes of a shared codebook ----
+
+  @Test
+  void sharedCodebookCodesOfEveryWidthAndDtypeEncodeAndDecodeAcrossReadsAndOddTails()
+      throws Exception {
+    // 7,007 weights: several reads of the writer (4096 bytes) and the decoder (1000 bytes) and
+    // an odd tail, so packed bytes end part-filled for every width below 8.
+    for (int bits = 1; bits <= 8; bits++) {
+      float[] book = new float[1 << bits];
+      SplittableRandom r = new SplittableRandom(bits);
+      for (int i = 0; i < book.length; i++) {
+        book[i] = (float) ((i - (book.length - 1) / 2.0) * 3.0 / book.length + r.nextDouble() * 1e-3);
+      }
+      EncodingSpec spec = EncodingSpec.kmeansGroup(bits, CodebookPrecision.F32, true);
+      Source[] sources = {source("bf16", DType.BF16, new long[] {7, 1001}, bits, 0.9, 0, 0.5f),
+          source("f16", DType.F16, new long[] {7, 1001}, bits + 10, 0.9, 0, 0.5f),
+          source("f32", DType.F32, new long[] {7, 1001}, bits + 20, 0.9, 0, 0.5f)};
+      List<StoredTensor> stored = write("bits" + bits, spec, book, sources).tensors();
+      for (int t = 0; t < sources.length; t++) {
+        Source s = sources[t];
+        int[] got = codes(stored.get(t));
+        float[] decoded = decode(stored.get(t));
+        for (int i = 0; i < got.length; i++) {
+          int want = nearest(book, s.values()[i] / 0.5);
+          assertEquals(want, got[i], bits + " bits, " + s.name() + " weight " + i);
+          assertEquals(round(s.dtype(), book[want] * 0.5f), decoded[i],
+              bits + " bits, " + s.name() + " weight " + i);
+        }
+      }
+    }
+  }
+
   // ---- entropy-coded scalar codes ----
 
   @Test

@@ -20,8 +20,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
-import java.lang.management.MemoryPoolMXBean;
-import java.lang.management.MemoryType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.LocalDate;
@@ -56,11 +54,15 @@ import org.apache.spark.sql.SparkSession;
  *       them (the path's own FileSystem, 64 MiB ranges);
  *   <li>the kernel floor: the per-weight kernels ({@link Kernels}) timed in this JVM, times the
  *       parameters, over the cores;
- *   <li>the compress job, each of its phases, its groups, ratio and SQNR, and the driver's peak
- *       heap; the decompress job;
- *   <li>the same compress in a separate JVM with a 1 GiB heap;
+ *   <li>the compress in a separate JVM with a 1 GiB heap: ok or failed, exit code, time, tensors;
+ *   <li>the compress job in this JVM, each of its phases against its floor, its groups, ratio and
+ *       SQNR, and the driver's peak heap; the decompress job;
  *   <li>the naive MLlib peer (every weight a row) next to Sparticle on two tensors.
  * </ul>
+ *
+ * <p>The 1 GiB run comes before the in-process one because Spark ends the JVM when a task runs
+ * out of memory, even in local mode; should that happen, a shutdown hook prints the table so far
+ * with the compress row marked failed.
  *
  * <p>The restored checkpoint and the 1 GiB run's output are deleted after they are measured (a
  * 7B model's would take 17 GB); the model and the compressed checkpoint stay in the directory.
@@ -107,58 +109,25 @@ public final class Benchmark {
       }
     }
 
-    // 1. What the hardware allows: reads and kernels, no job.
-    double floorRead = Math.min(floorRead(jsc, source, conf), floorRead(jsc, source, conf));
-    double jobPathRead = jobPathRead(jsc, source, conf);
-    Kernels.Timings kernels = new Kernels(4).time(15);
-    double histogramFloor = kernels.histogramNs() * params / cores / 1e9;
-    double encodeFloor = kernels.encodeNs() * params / cores / 1e9;
-
-    // 2. The job, default configuration, 4 bits; then back.
-    resetPeaks();
-    CompressReport report = null;
-    Exception failure = null;
-    try {
-      report = Sparticle.compress(spark).input(model).output(dir + "/packed")
-          .config(JobConfig.defaults().withBits(4)).overwrite(true).execute();
-    } catch (Exception e) {
-      failure = e;
-    }
-    long peakHeap = heapPeak();
-    DecompressJob.Result back = null;
-    if (report != null) {
-      back = Sparticle.decompress(spark).input(dir + "/packed").output(dir + "/restored")
-          .overwrite(true).execute();
-      delete(dir + "/restored", conf);
-    }
-
-    // 3. The same compress in a JVM with a 1 GiB heap.
-    ChildRun child = null;
-    if (smallHeap) {
-      child = compressInSmallHeap(model, report == null ? Double.NaN : report.seconds());
-      delete(dir + "/packed-1g", conf);
-    }
-
-    // 4. The naive peer next to Sparticle, on two tensors.
-    List<String[]> peers = new ArrayList<>();
-    if (naive) {
-      for (String name : PEER_TENSORS) {
-        peers.add(comparePeer(jsc, source, name, conf));
-      }
-    }
-
     BenchTable t = new BenchTable(String.format(Locale.ROOT,
         "Sparticle benchmark, %s: %s%n%,d params in %,d tensors, %,d bytes BF16 in %d files; %s, %d cores, "
             + "driver heap %,d MB; %s",
         preset.key(), preset.description(), params, tensors, inputBytes, source.files().size(),
         spark.sparkContext().master(), cores, Runtime.getRuntime().maxMemory() >> 20, LocalDate.now()));
     t.row("model", null, null, generated);
+
+    // 1. What the hardware allows: reads and kernels, no job.
+    double floorRead = Math.min(floorRead(jsc, source, conf), floorRead(jsc, source, conf));
     t.row("read floor: " + floorLabel(source, conf) + ", " + cores + " tasks at a time",
         BenchTable.seconds(floorRead), BenchTable.megabytesPerSecond(inputBytes, floorRead),
         "best of 2 passes; page cache when the files fit in memory");
+    double jobPathRead = jobPathRead(jsc, source, conf);
     t.row("read as the passes read: " + jobPathLabel(source, conf),
         BenchTable.seconds(jobPathRead), BenchTable.megabytesPerSecond(inputBytes, jobPathRead),
         String.format(Locale.ROOT, "%.1fx the floor; each pass reads every byte once", jobPathRead / floorRead));
+    Kernels.Timings kernels = new Kernels(4).time(15);
+    double histogramFloor = kernels.histogramNs() * params / cores / 1e9;
+    double encodeFloor = kernels.encodeNs() * params / cores / 1e9;
     t.row("kernel floor: histogram pass", BenchTable.seconds(histogramFloor),
         BenchTable.paramsPerSecond(params, histogramFloor),
         String.format(Locale.ROOT, "%.3f ns/weight x params / %d cores", kernels.histogramNs(), cores));
@@ -166,8 +135,46 @@ public final class Benchmark {
         BenchTable.paramsPerSecond(params, encodeFloor),
         String.format(Locale.ROOT, "(%.3f + %.3f) ns/weight x params / %d cores; unpack %.3f ns/weight",
             kernels.lookupNs(), kernels.packNs(), cores, kernels.unpackNs()));
+
+    // 2. The compress in a JVM with a 1 GiB heap, first: the in-process job below can take this
+    // JVM down (Spark exits on an OutOfMemoryError in a task, even in local mode).
+    if (smallHeap) {
+      ChildRun child = compressInSmallHeap(model, inputBytes);
+      delete(dir + "/packed-1g", conf);
+      t.row("compress in a separate JVM, -Xmx1g, local[2]", BenchTable.seconds(child.seconds()),
+          child.ok() && child.params() > 0 ? BenchTable.paramsPerSecond(child.params(), child.seconds()) : null,
+          child.describe() + "; JVM start included; log: " + dir + "/compress-1g.log");
+    }
+
+    // 3. The job in this JVM, default configuration, 4 bits; then back.
+    CompressReport report = null;
+    Exception failure = null;
+    long t0 = System.nanoTime();
+    HeapMeter heap = HeapMeter.start();
+    Thread dying = new Thread(() -> {
+      t.row("compress, end to end (job time)", BenchTable.seconds(secs(t0)), null,
+          "FAILED: the JVM exited during the job (Spark exits with 52 on an OutOfMemoryError in a "
+              + "task); " + heapNote(heap) + "; see the log above");
+      out.println();
+      out.print(t.format());
+      out.flush();
+    }, "sparticle-bench-table");
+    Runtime.getRuntime().addShutdownHook(dying);
+    try {
+      report = Sparticle.compress(spark).input(model).output(dir + "/packed")
+          .config(JobConfig.defaults().withBits(4)).overwrite(true).execute();
+    } catch (Exception e) {
+      failure = e;
+    } finally {
+      heap.close();
+      try {
+        Runtime.getRuntime().removeShutdownHook(dying);
+      } catch (IllegalStateException shuttingDown) {
+        // The JVM is exiting: the hook prints the table.
+      }
+    }
     if (report == null) {
-      t.row("compress, end to end (job time)", "-", null, "FAILED: " + failure);
+      t.row("compress, end to end (job time)", BenchTable.seconds(secs(t0)), null, "FAILED: " + failure);
     } else {
       double s = report.seconds();
       double floor = 2 * floorRead + histogramFloor + encodeFloor;
@@ -193,20 +200,22 @@ public final class Benchmark {
       t.row("tensors", null, null, String.format(Locale.ROOT, "%,d in the checkpoint, %,d compressed",
           tensors, report.tensors().size()));
     }
-    t.row("peak heap during compress (driver JVM)", null, null, String.format(Locale.ROOT,
-        "%,d MB of %,d MB", peakHeap >> 20, Runtime.getRuntime().maxMemory() >> 20));
-    if (back != null) {
+    t.row("driver heap during compress", null, null, heapNote(heap));
+    if (report != null) {
+      DecompressJob.Result back = Sparticle.decompress(spark).input(dir + "/packed")
+          .output(dir + "/restored").overwrite(true).execute();
+      delete(dir + "/restored", conf);
       t.row("decompress, end to end (job time)", BenchTable.seconds(back.seconds()),
           BenchTable.paramsPerSecond(back.params(), back.seconds()),
           BenchTable.megabytesPerSecond(back.bytes(), back.seconds()) + " written");
     }
-    if (child != null) {
-      t.row("compress in a separate JVM, -Xmx1g, local[2]", BenchTable.seconds(child.seconds()),
-          child.ok() && child.params() > 0 ? BenchTable.paramsPerSecond(child.params(), child.seconds()) : null,
-          child.describe() + "; JVM start included; log: " + dir + "/compress-1g.log");
-    }
-    for (String[] p : peers) {
-      t.row(p[0], p[1], p[2], p[3]);
+
+    // 4. The naive peer next to Sparticle, on two tensors.
+    if (naive) {
+      for (String name : PEER_TENSORS) {
+        String[] p = comparePeer(jsc, source, name, conf);
+        t.row(p[0], p[1], p[2], p[3]);
+      }
     }
     out.println();
     out.print(t.format());
@@ -437,10 +446,10 @@ public final class Benchmark {
   }
 
   /**
-   * Runs the same compress in a child JVM with -Xmx1g on local[2], for at most ten times the
-   * in-process job's time (at least 10 minutes).
+   * Runs the same compress in a child JVM with -Xmx1g on local[2], for at most 30 minutes or 2
+   * minutes per GB of input, whichever is longer.
    */
-  private ChildRun compressInSmallHeap(String model, double jobSeconds) throws Exception {
+  private ChildRun compressInSmallHeap(String model, long inputBytes) throws Exception {
     List<String> cmd = new ArrayList<>();
     cmd.add(System.getProperty("java.home") + "/bin/java");
     for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -455,7 +464,7 @@ public final class Benchmark {
     cmd.addAll(List.of("compress", "--input", model, "--output", dir + "/packed-1g", "--bits", "4",
         "--overwrite", "--master", "local[2]"));
     File log = new File(dir, "compress-1g.log");
-    long limit = (long) Math.max(600, Double.isNaN(jobSeconds) ? 0 : 10 * jobSeconds);
+    long limit = Math.max(1800, 120 * inputBytes / 1_000_000_000L);
     long t0 = System.nanoTime();
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log).start();
     boolean done = p.waitFor(limit, TimeUnit.SECONDS);
@@ -467,21 +476,9 @@ public final class Benchmark {
         new String(Files.readAllBytes(log.toPath()), StandardCharsets.UTF_8).lines().toList());
   }
 
-  private static void resetPeaks() {
-    for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
-      if (pool.getType() == MemoryType.HEAP) {
-        pool.resetPeakUsage();
-      }
-    }
-  }
-
-  private static long heapPeak() {
-    long sum = 0;
-    for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
-      if (pool.getType() == MemoryType.HEAP) {
-        sum += pool.getPeakUsage().getUsed();
-      }
-    }
-    return sum;
+  /** "peak 3,101 MB in use, 1,640 MB live after a collection, of 4,096 MB". */
+  private static String heapNote(HeapMeter m) {
+    return String.format(Locale.ROOT, "peak %,d MB in use, %,d MB live after a collection, of %,d MB",
+        m.peakUsedBytes() >> 20, m.peakLiveBytes() >> 20, Runtime.getRuntime().maxMemory() >> 20);
   }
 }

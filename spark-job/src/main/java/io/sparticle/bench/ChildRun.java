@@ -48,7 +48,9 @@ public record ChildRun(int exitCode, double seconds, boolean timedOut, int tenso
         exception = line.trim();
       }
     }
-    String error = exitCode == 0 && !timedOut ? null : cli != null ? cli : oom != null ? oom : exception;
+    // An OutOfMemoryError is the cause whatever the CLI says after it (Spark's "SparkContext was
+    // shut down" as it exits).
+    String error = exitCode == 0 && !timedOut ? null : oom != null ? oom : cli != null ? cli : exception;
     if (error != null && error.length() > MAX_ERROR) {
       error = error.substring(0, MAX_ERROR - 3) + "...";
     }

@@ -33,7 +33,8 @@ class ChildRunTest {
         "25/12/06 ERROR Executor: Exception in task 3.0 in stage 2.0 (TID 40)",
         "java.lang.OutOfMemoryError: Java heap space",
         "\tat io.sparticle.spark.Particleizer.fit(Particleizer.java:10)",
-        "java.lang.OutOfMemoryError: Java heap space"));
+        "java.lang.OutOfMemoryError: Java heap space",
+        "sparticle: org.apache.spark.SparkException: Job 0 cancelled because SparkContext was shut down"));
     assertEquals("FAILED: exit 52 (Spark: out of memory): java.lang.OutOfMemoryError: Java heap space",
         oom.describe());
 

@@ -40,7 +40,7 @@ public record ChildRun(int exitCode, double seconds, boolean timedOut, int tenso
       if (m.find()) {
         params = Long.parseLong(m.group(2).replace(",", ""));
         tensors = Integer.parseInt(m.group(4).replace(",", ""));
-      } else if (line.startsWith("sparticle: ")) {
+      } else if (line.startsWith("sparticle: ") && !line.startsWith("sparticle: (in thread")) {
         cli = line.substring("sparticle: ".length());
       } else if (oom == null && line.contains("OutOfMemoryError")) {
         oom = line.trim();
@@ -48,9 +48,11 @@ public record ChildRun(int exitCode, double seconds, boolean timedOut, int tenso
         exception = line.trim();
       }
     }
-    // An OutOfMemoryError is the cause whatever the CLI says after it (Spark's "SparkContext was
-    // shut down" as it exits).
-    String error = exitCode == 0 && !timedOut ? null : oom != null ? oom : cli != null ? cli : exception;
+    // The CLI's own word on memory says what to raise; otherwise an OutOfMemoryError in the log is
+    // the cause whatever the CLI says after it (Spark's "SparkContext was shut down" as it exits).
+    boolean cliOnMemory = cli != null && cli.startsWith("out of memory");
+    String error = exitCode == 0 && !timedOut ? null
+        : cliOnMemory ? cli : oom != null ? oom : cli != null ? cli : exception;
     if (error != null && error.length() > MAX_ERROR) {
       error = error.substring(0, MAX_ERROR - 3) + "...";
     }
@@ -85,6 +87,7 @@ public record ChildRun(int exitCode, double seconds, boolean timedOut, int tenso
       case 2 -> "usage or config error";
       case 3 -> "bad input file";
       case 4 -> "I/O failure";
+      case 5 -> "out of memory";
       case 52 -> "Spark: out of memory";
       case 137 -> "killed: SIGKILL, e.g. the kernel's OOM killer";
       case 143 -> "killed: SIGTERM";

@@ -38,6 +38,13 @@ class ChildRunTest {
     assertEquals("FAILED: exit 52 (Spark: out of memory): java.lang.OutOfMemoryError: Java heap space",
         oom.describe());
 
+    ChildRun named = ChildRun.of(5, 30.0, false, List.of(
+        "java.lang.OutOfMemoryError: Java heap space",
+        "sparticle: out of memory (Java heap space): raise the memory of the JVM that ran out",
+        "sparticle: (in thread dag-scheduler-event-loop)"));
+    assertEquals("FAILED: exit 5 (out of memory): out of memory (Java heap space): raise the memory "
+        + "of the JVM that ran out", named.describe());
+
     ChildRun main = ChildRun.of(1, 2.0, false,
         List.of("Exception in thread \"main\" java.lang.NoClassDefFoundError: x/Y"));
     assertEquals("FAILED: exit 1 (internal error): Exception in thread \"main\" java.lang.NoClassDefFoundError: x/Y",

@@ -32,6 +32,8 @@ import picocli.CommandLine.Option;
         InspectCommand.class, SparticleCli.Generate.class, SparticleCli.Demo.class,
         SparticleCli.Bench.class, SparticleCli.Evaluate.class, SparticleCli.Verify.class})
 public final class SparticleCli implements Callable<Integer> {
+  /** The generator's presets, for option help (SyntheticCheckpoint.Preset has them). */
+  static final String PRESETS = "tiny, small, llama-1b, llama-7b or moe";
 
   @Override
   public Integer call() {
@@ -321,18 +323,19 @@ public final class SparticleCli implements Callable<Integer> {
   }
 
   @Command(name = "generate", mixinStandardHelpOptions = true,
-      description = "Write a synthetic Llama-shaped safetensors checkpoint (for tests, demos, benchmarks).")
+      description = "Write a synthetic Llama- or Mixtral-shaped safetensors checkpoint (for tests, demos, benchmarks).")
   static final class Generate implements Callable<Integer> {
     @Option(names = "--output", required = true, description = "Directory to write")
     String output;
 
-    @Option(names = "--preset", defaultValue = "small", description = "tiny, small or llama-1b (default ${DEFAULT-VALUE})")
+    @Option(names = "--preset", defaultValue = "small", description = PRESETS + " (default ${DEFAULT-VALUE})")
     String preset;
 
     @Option(names = "--dtype", defaultValue = "BF16", description = "BF16, F16 or F32 (default ${DEFAULT-VALUE})")
     String dtype;
 
-    @Option(names = "--shard-size", defaultValue = "16MiB", description = "Largest shard, e.g. 16MiB, 2GiB (default ${DEFAULT-VALUE})")
+    @Option(names = "--shard-size", description = "Largest shard, e.g. 16MiB, 2GiB; default: the preset's "
+        + "(16MiB for tiny and small, 1GiB for llama-1b, 10000000000 as HF's 10GB for llama-7b, 128MiB for moe)")
     String shardSize;
 
     @Option(names = "--seed", defaultValue = "1", description = "Random seed (default ${DEFAULT-VALUE})")
@@ -346,6 +349,7 @@ public final class SparticleCli implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+      SyntheticCheckpoint.Preset p = SyntheticCheckpoint.Preset.of(preset);
       DType d = DType.fromName(dtype.toUpperCase(Locale.ROOT))
           .filter(DType::isCompressibleFloat)
           .orElseThrow(() -> new IllegalArgumentException("Cannot set dtype to " + dtype + ": must be BF16, F16 or F32"));
@@ -356,9 +360,9 @@ public final class SparticleCli implements Callable<Integer> {
         throw new IllegalArgumentException("Output " + output + " is not empty; pass --overwrite to write into it");
       }
       long t0 = System.nanoTime();
-      long params = SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset), d,
-          JobConfig.parseBytes(shardSize), seed, output, conf);
-      System.out.printf(Locale.ROOT, "Generated %s (%,d params, %s) in %s in %.1f s%n", preset, params, d,
+      long params = SyntheticCheckpoint.write(p.shape(), d,
+          shardSize == null ? p.shardBytes() : JobConfig.parseBytes(shardSize), seed, output, conf);
+      System.out.printf(Locale.ROOT, "Generated %s (%,d params, %s) in %s in %.1f s%n", p.key(), params, d,
           output, (System.nanoTime() - t0) / 1e9);
       return 0;
     }
@@ -554,13 +558,18 @@ public final class SparticleCli implements Callable<Integer> {
   }
 
   @Command(name = "bench", mixinStandardHelpOptions = true,
-      description = "Benchmark: raw read, compress, decompress, naive MLlib peer, 1 GiB heap run; prints a table.")
+      description = {"Benchmark: read and kernel floors, compress and its phases, decompress, a 1 GiB "
+          + "heap compress in a separate JVM, the naive MLlib peer; prints one table.",
+          "Presets: tiny, small; llama-1b (Llama-3.2-1B shapes, 2.2 GB); llama-7b (Llama-2-7B "
+              + "shapes, 13.5 GB in HF's 2 shards); moe (Mixtral-style, 48 layers x 144 experts, "
+              + "21,075 tensors, 0.73 GB)."})
   static final class Bench implements Callable<Integer> {
     @Option(names = "--dir", defaultValue = "${sys:java.io.tmpdir}/sparticle-bench",
-        description = "Working directory; the model is generated once and reused (default ${DEFAULT-VALUE})")
+        description = "Working directory; the model is generated once into model-PRESET-bf16 and "
+            + "reused; the restored and 1 GiB outputs are deleted after timing (default ${DEFAULT-VALUE})")
     String dir;
 
-    @Option(names = "--preset", defaultValue = "llama-1b", description = "tiny, small or llama-1b (default ${DEFAULT-VALUE})")
+    @Option(names = "--preset", defaultValue = "llama-1b", description = PRESETS + " (default ${DEFAULT-VALUE})")
     String preset;
 
     @Option(names = "--no-naive", description = "Skip the naive MLlib peer")
@@ -574,6 +583,7 @@ public final class SparticleCli implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+      SyntheticCheckpoint.Preset.of(preset); // an unknown preset fails before Spark starts
       if (runtime.master == null) {
         runtime.master = "local[2]";
       }

@@ -1,11 +1,7 @@
 package io.sparticle.spark;
 
-import io.sparticle.packing.BitPacking;
-import io.sparticle.quant.Codebook;
-import io.sparticle.quant.HalfFloats;
+import io.sparticle.bench.Kernels;
 import io.sparticle.quant.ValueHistogram;
-import io.sparticle.quant.ValueKind;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -22,7 +18,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * JMH microbenchmarks of the per-weight kernels, in ns per weight (one chunk of 1M BF16 weights
- * per invocation). Run: see the README's "Benchmarks" section.
+ * per invocation). The kernels live in {@link Kernels}, which {@code sparticle bench} also times
+ * for its kernel floor. Run: see the README's "Benchmarks" section.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -31,67 +28,37 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"-Xmx2g"})
 public class KernelBenchmarks {
-  static final int N = 1 << 20;
-
   @Param({"4"})
   int bits;
 
-  byte[] raw;
-  byte[] codes;
-  byte[] packed;
-  byte[] lut;
+  Kernels kernels;
 
   @Setup
   public void setUp() {
-    SplittableRandom rnd = new SplittableRandom(1);
-    raw = new byte[2 * N];
-    for (int i = 0; i < N; i++) {
-      double u = rnd.nextDouble() - 0.5;
-      short s = HalfFloats.floatToBf16((float) (-0.014 * Math.signum(u) * Math.log(1 - 2 * Math.abs(u))));
-      raw[2 * i] = (byte) s;
-      raw[2 * i + 1] = (byte) (s >>> 8);
-    }
-    float[] c = new float[1 << bits];
-    for (int i = 0; i < c.length; i++) {
-      c[i] = (i - c.length / 2f) * 0.01f;
-    }
-    lut = Codebook.of(c).lookupTable(ValueKind.BF16.float16Kind(), 1f);
-    codes = new byte[N];
-    codeLookup();
-    packed = new byte[(int) BitPacking.bytesRequired(N, bits)];
-    BitPacking.pack(codes, 0, N, bits, packed, 0);
+    kernels = new Kernels(bits);
   }
 
   @Benchmark
-  @OperationsPerInvocation(N)
+  @OperationsPerInvocation(Kernels.N)
   public ValueHistogram histogram() {
-    ValueHistogram.Accumulator acc = ValueHistogram.accumulator(ValueKind.BF16);
-    acc.addLittleEndian(raw, 0, N);
-    return acc.finish(0);
+    return kernels.histogram();
   }
 
   @Benchmark
-  @OperationsPerInvocation(N)
+  @OperationsPerInvocation(Kernels.N)
   public byte[] codeLookup() {
-    // The encode pass's inner loop for a shared codebook (TensorEncoder.encodeShared).
-    byte[] table = lut;
-    for (int i = 0, p = 0; i < N; i++, p += 2) {
-      codes[i] = table[(raw[p] & 0xFF) | (raw[p + 1] & 0xFF) << 8];
-    }
-    return codes;
+    return kernels.codeLookup();
   }
 
   @Benchmark
-  @OperationsPerInvocation(N)
+  @OperationsPerInvocation(Kernels.N)
   public byte[] pack() {
-    BitPacking.pack(codes, 0, N, bits, packed, 0);
-    return packed;
+    return kernels.pack();
   }
 
   @Benchmark
-  @OperationsPerInvocation(N)
+  @OperationsPerInvocation(Kernels.N)
   public byte[] unpack() {
-    BitPacking.unpack(packed, 0, N, bits, codes, 0);
-    return codes;
+    return kernels.unpack();
   }
 }

@@ -599,17 +599,45 @@ final class Particleizer {
   }
 
   /**
-   * Starts a tiny MLlib run on a daemon thread, so that loading and compiling MLlib's code (about
-   * a second in a fresh JVM, more than the real run then takes) overlaps the histogram pass
-   * instead of following it. Its result is discarded; a failure of it is ignored (the real run
+   * Runs the driver's start on made-up points and a tiny MLlib run on a daemon thread, so that
+   * loading and compiling their code (about a second in a fresh JVM, more than the real fits then
+   * take) overlaps the histogram pass instead of following it. Its result is discarded; a failure of it is ignored (the real run
    * reports its own).
    */
   static Thread warmUp(JavaSparkContext jsc) {
     Thread t = new Thread(() -> {
       try {
+        // The driver's start: compiled before the real groups need it (interpreted, 8 restarts
+        // on a few thousand points take a tenth of a second per group).
+        java.util.SplittableRandom r = new java.util.SplittableRandom(0);
+        double[] x = new double[8192];
+        double[] w = new double[x.length];
+        for (int round = 0; round < 4; round++) {
+          for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextDouble() * r.nextDouble() * (r.nextBoolean() ? 1 : -1);
+            w[i] = 1 + r.nextInt(100);
+          }
+          Arrays.sort(x);
+          bestInit(x, w, 16, round, 1e-6);
+        }
+        // MLlib's iteration, on enough points (both partitions) that its distance loop compiles.
         jsc.setJobDescription("sparticle: MLlib warm-up");
-        lloydAll(jsc, new double[][] {{-1, 0, 1, 2}, {0, 1, 5}}, new double[][] {{1, 2, 1, 1}, {1, 1, 1}},
-            new double[][] {{-1, 2}, {0, 5}}, 3, 1e-6, 0);
+        double[][] z = new double[4][];
+        double[][] zw = new double[4][];
+        double[][] init = new double[4][];
+        for (int g = 0; g < 4; g++) {
+          z[g] = new double[8192];
+          zw[g] = new double[8192];
+          for (int i = 0; i < 8192; i++) {
+            z[g][i] = (i - 4096) / 1024.0;
+            zw[g][i] = 1;
+          }
+          init[g] = new double[16];
+          for (int c = 0; c < 16; c++) {
+            init[g][c] = (c - 8) / 2.0;
+          }
+        }
+        lloydAll(jsc, z, zw, init, 2, 1e-6, 0);
       } catch (RuntimeException e) {
         // Ignored: a warm-up only.
       }

@@ -605,6 +605,10 @@ final class Particleizer {
    * reports its own).
    */
   static Thread warmUp(JavaSparkContext jsc) {
+    if (warmedUp) {
+      return null; // once per JVM: a notebook's or a service's later jobs find the code compiled
+    }
+    warmedUp = true;
     Thread t = new Thread(() -> {
       try {
         // The driver's start: compiled before the real groups need it (interpreted, 8 restarts
@@ -646,6 +650,8 @@ final class Particleizer {
     t.start();
     return t;
   }
+
+  private static volatile boolean warmedUp;
 
   /** Points of a whole run above which MLlib's iterations use both partitions. */
   static final int TWO_PARTITIONS = 20_000;

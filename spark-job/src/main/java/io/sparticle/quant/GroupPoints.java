@@ -60,19 +60,29 @@ public final class GroupPoints implements Serializable {
     int n = h.size();
     long[] order = new long[n];
     int m = 0;
+    boolean sorted = true;
+    long last = -1;
     for (int i = 0; i < n; i++) {
-      float raw = (float) h.value(i);
+      double v = h.value(i);
+      float raw = (float) v;
       if (outliers.test(raw) || pruned.test(raw)) {
         continue;
       }
       // + 0f folds -0 into +0, so both share a bin.
-      int bits = Float.floatToRawIntBits((float) (h.value(i) / scale) + 0f);
+      int bits = Float.floatToRawIntBits((float) (v / scale) + 0f);
       // Unsigned bits above the index, the whole non-negative: a signed sort orders the bits
       // as unsigned.
-      order[m++] = Integer.toUnsignedLong(bits) << 31 | i;
+      long o = Integer.toUnsignedLong(bits) << 31 | i;
+      sorted &= o > last;
+      last = o;
+      order[m++] = o;
     }
     order = Arrays.copyOf(order, m);
-    Arrays.sort(order);
+    // A histogram's bins come in unsigned key order, and dividing by a positive scale keeps that
+    // order (but for a folded -0), so the sort is usually skipped.
+    if (!sorted) {
+      Arrays.sort(order);
+    }
     int[] k = new int[m];
     long[] c = new long[m];
     long[] low = new long[m];

@@ -110,7 +110,6 @@ public final class CompressJob {
     if (plan.config().calibration().any()) {
       timer.lap("calibration");
     }
-    Particleizer.warmUp(jsc);
     HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter);
     Map<Integer, HistogramPass.TensorStats> stats = histograms.stats();
     Map<String, String> nonFinite = HistogramPass.checkFinite(plan, stats);

@@ -222,6 +222,9 @@ final class HistogramPass {
     // Tensors' histograms are merged across tasks, summarized, and merged per group, all on the
     // executors: the driver receives one bounded point set per group and a few numbers per
     // tensor, however many tensors there are.
+    // As many reducers as cores, not one per read task: the merges are small and a task costs
+    // milliseconds to schedule.
+    int reducers = Math.max(1, jsc.defaultParallelism());
     Map<String, Object> merged = jsc.parallelize(tasks, tasks.size())
         .flatMapToPair(task -> TaskMemory.guard("the histogram task of " + task.file(), () -> {
           List<Tuple2<String, Object>> out = new ArrayList<>();
@@ -232,7 +235,7 @@ final class HistogramPass {
           }
           return out;
         }).iterator())
-        .reduceByKey(HistogramPass::merge)
+        .reduceByKey(HistogramPass::merge, reducers)
         .mapToPair(e -> {
           if (!e._1().startsWith(TENSOR_KEY)) {
             return e;
@@ -241,7 +244,7 @@ final class HistogramPass {
           TensorRule rule = bc.value().get(tensor);
           return new Tuple2<>(rule.group(), (Object) summarize(tensor, (Partial) e._2(), rule));
         })
-        .reduceByKey(HistogramPass::merge)
+        .reduceByKey(HistogramPass::merge, Math.max(1, Math.min(reducers, plan.groups().size())))
         .collectAsMap();
     bc.destroy();
     Map<Integer, TensorStats> stats = new java.util.HashMap<>();

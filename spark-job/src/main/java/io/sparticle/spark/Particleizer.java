@@ -598,63 +598,8 @@ final class Particleizer {
         maxIterations, tolerance, seed)[0];
   }
 
-  /**
-   * Runs the driver's start on made-up points and a tiny MLlib run on a daemon thread, so that
-   * loading and compiling their code (about a second in a fresh JVM, more than the real fits then
-   * take) overlaps the histogram pass instead of following it. Its result is discarded; a failure of it is ignored (the real run
-   * reports its own).
-   */
-  static Thread warmUp(JavaSparkContext jsc) {
-    if (warmedUp) {
-      return null; // once per JVM: a notebook's or a service's later jobs find the code compiled
-    }
-    warmedUp = true;
-    Thread t = new Thread(() -> {
-      try {
-        // The driver's start: compiled before the real groups need it (interpreted, 8 restarts
-        // on a few thousand points take a tenth of a second per group).
-        java.util.SplittableRandom r = new java.util.SplittableRandom(0);
-        double[] x = new double[8192];
-        double[] w = new double[x.length];
-        for (int round = 0; round < 4; round++) {
-          for (int i = 0; i < x.length; i++) {
-            x[i] = r.nextDouble() * r.nextDouble() * (r.nextBoolean() ? 1 : -1);
-            w[i] = 1 + r.nextInt(100);
-          }
-          Arrays.sort(x);
-          bestInit(x, w, 16, round, 1e-6);
-        }
-        // MLlib's iteration, on enough points (both partitions) that its distance loop compiles.
-        jsc.setJobDescription("sparticle: MLlib warm-up");
-        double[][] z = new double[4][];
-        double[][] zw = new double[4][];
-        double[][] init = new double[4][];
-        for (int g = 0; g < 4; g++) {
-          z[g] = new double[8192];
-          zw[g] = new double[8192];
-          for (int i = 0; i < 8192; i++) {
-            z[g][i] = (i - 4096) / 1024.0;
-            zw[g][i] = 1;
-          }
-          init[g] = new double[16];
-          for (int c = 0; c < 16; c++) {
-            init[g][c] = (c - 8) / 2.0;
-          }
-        }
-        lloydAll(jsc, z, zw, init, 2, 1e-6, 0);
-      } catch (RuntimeException e) {
-        // Ignored: a warm-up only.
-      }
-    }, "sparticle-mllib-warm-up");
-    t.setDaemon(true);
-    t.start();
-    return t;
-  }
-
-  private static volatile boolean warmedUp;
-
   /** Points of a whole run above which MLlib's iterations use both partitions. */
-  static final int TWO_PARTITIONS = 20_000;
+  static final int TWO_PARTITIONS = 100_000;
 
   /**
    * MLlib's weighted Lloyd iterations of several groups in one run, each group {@code g} its
@@ -768,6 +713,36 @@ final class Particleizer {
     return out;
   }
 
+  /** Most points the restarts are seeded and ranked on. */
+  static final int RESTART_POINTS = 2048;
+
+  /**
+   * At most {@code max} points: runs of consecutive sorted points merged into their weighted mean
+   * (so each run's first moment is kept), or the points themselves when there are few enough.
+   */
+  static double[][] coarsen(double[] z, double[] w, int max) {
+    int n = z.length;
+    if (n <= max) {
+      return new double[][] {z, w};
+    }
+    double[] v = new double[max];
+    double[] vw = new double[max];
+    for (int r = 0; r < max; r++) {
+      int from = (int) ((long) n * r / max);
+      int to = (int) ((long) n * (r + 1) / max);
+      double sw = 0;
+      double swx = 0;
+      for (int i = from; i < to; i++) {
+        sw += w[i];
+        swx += w[i] * z[i];
+      }
+      vw[r] = sw;
+      // Clamped to the run: rounding must not step outside it and break the order.
+      v[r] = Math.min(z[to - 1], Math.max(z[from], swx / sw));
+    }
+    return new double[][] {v, vw};
+  }
+
   /** k-means++ restarts tried on the driver; the best seeds MLlib's iterations. */
   static final int INIT_TRIALS = 8;
   /** Local Lloyd steps per restart: enough to rank restarts. */
@@ -791,10 +766,15 @@ final class Particleizer {
   static double[] bestInit(double[] z, double[] w, int k, long seed, double tolerance) {
     // Points are sorted (GroupPoints.values); each Lloyd step is then O(k log n) on prefix sums.
     WeightedKMeans1D.Sorted sorted = new WeightedKMeans1D.Sorted(z, w);
+    // Restarts are seeded and ranked on at most RESTART_POINTS points (runs of neighbours merged
+    // into their weighted means): k-means++ costs O(points x k) per restart, and ranking needs
+    // no more resolution than that. The winner is then refined on every point.
+    double[][] coarse = coarsen(z, w, RESTART_POINTS);
+    WeightedKMeans1D.Sorted ranked = coarse[0] == z ? sorted : new WeightedKMeans1D.Sorted(coarse[0], coarse[1]);
     WeightedKMeans1D.Result best = null;
     for (int trial = 0; trial < INIT_TRIALS; trial++) {
-      double[] c = WeightedKMeans1D.initPlusPlus(z, w, k, seed * 31 + trial);
-      WeightedKMeans1D.Result r = sorted.lloyd(c, INIT_LLOYD_STEPS, 0);
+      double[] c = WeightedKMeans1D.initPlusPlus(coarse[0], coarse[1], k, seed * 31 + trial);
+      WeightedKMeans1D.Result r = ranked.lloyd(c, INIT_LLOYD_STEPS, 0);
       if (best == null || r.inertia() < best.inertia()) {
         best = r;
       }

@@ -110,6 +110,7 @@ public final class CompressJob {
     if (plan.config().calibration().any()) {
       timer.lap("calibration");
     }
+    Particleizer.warmUp();
     HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter);
     Map<Integer, HistogramPass.TensorStats> stats = histograms.stats();
     Map<String, String> nonFinite = HistogramPass.checkFinite(plan, stats);

@@ -305,8 +305,12 @@ public final class Benchmark {
 
   private static String jobPathLabel(SourceCheckpoint source, Configuration conf) throws IOException {
     FileSystem fs = new Path(source.directory()).getFileSystem(conf);
-    return fs.getClass().getSimpleName() + (fs instanceof LocalFileSystem ? " (checksumming layer)" : "")
-        + ", " + (RANGE_BYTES >> 20) + " MiB reads";
+    // The passes read file: paths of Hadoop's local file systems through a FileChannel
+    // (HadoopInputFile), other file systems through their own streams.
+    boolean local = fs.getClass() == LocalFileSystem.class
+        || fs.getClass() == org.apache.hadoop.fs.RawLocalFileSystem.class;
+    return (local ? "FileChannel (the passes' reader for " + fs.getClass().getSimpleName() + ")"
+        : fs.getClass().getSimpleName()) + ", " + (RANGE_BYTES >> 20) + " MiB ranges";
   }
 
   /**

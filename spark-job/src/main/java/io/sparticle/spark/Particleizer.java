@@ -611,7 +611,7 @@ final class Particleizer {
     warmedUp = true;
     Thread t = new Thread(() -> {
       java.util.SplittableRandom r = new java.util.SplittableRandom(0);
-      double[] x = new double[RESTART_POINTS];
+      double[] x = new double[2048];
       double[] w = new double[x.length];
       for (int i = 0; i < x.length; i++) {
         x[i] = r.nextGaussian();
@@ -758,36 +758,6 @@ final class Particleizer {
     return out;
   }
 
-  /** Most points the restarts are seeded and ranked on. */
-  static final int RESTART_POINTS = 2048;
-
-  /**
-   * At most {@code max} points: runs of consecutive sorted points merged into their weighted mean
-   * (so each run's first moment is kept), or the points themselves when there are few enough.
-   */
-  static double[][] coarsen(double[] z, double[] w, int max) {
-    int n = z.length;
-    if (n <= max) {
-      return new double[][] {z, w};
-    }
-    double[] v = new double[max];
-    double[] vw = new double[max];
-    for (int r = 0; r < max; r++) {
-      int from = (int) ((long) n * r / max);
-      int to = (int) ((long) n * (r + 1) / max);
-      double sw = 0;
-      double swx = 0;
-      for (int i = from; i < to; i++) {
-        sw += w[i];
-        swx += w[i] * z[i];
-      }
-      vw[r] = sw;
-      // Clamped to the run: rounding must not step outside it and break the order.
-      v[r] = Math.min(z[to - 1], Math.max(z[from], swx / sw));
-    }
-    return new double[][] {v, vw};
-  }
-
   /** k-means++ restarts tried on the driver; the best seeds MLlib's iterations. */
   static final int INIT_TRIALS = 8;
   /** Local Lloyd steps per restart: enough to rank restarts. */
@@ -811,15 +781,10 @@ final class Particleizer {
   static double[] bestInit(double[] z, double[] w, int k, long seed, double tolerance) {
     // Points are sorted (GroupPoints.values); each Lloyd step is then O(k log n) on prefix sums.
     WeightedKMeans1D.Sorted sorted = new WeightedKMeans1D.Sorted(z, w);
-    // Restarts are seeded and ranked on at most RESTART_POINTS points (runs of neighbours merged
-    // into their weighted means): k-means++ costs O(points x k) per restart, and ranking needs
-    // no more resolution than that. The winner is then refined on every point.
-    double[][] coarse = coarsen(z, w, RESTART_POINTS);
-    WeightedKMeans1D.Sorted ranked = coarse[0] == z ? sorted : new WeightedKMeans1D.Sorted(coarse[0], coarse[1]);
     WeightedKMeans1D.Result best = null;
     for (int trial = 0; trial < INIT_TRIALS; trial++) {
-      double[] c = WeightedKMeans1D.initPlusPlus(coarse[0], coarse[1], k, seed * 31 + trial);
-      WeightedKMeans1D.Result r = ranked.lloyd(c, INIT_LLOYD_STEPS, 0);
+      double[] c = WeightedKMeans1D.initPlusPlus(z, w, k, seed * 31 + trial);
+      WeightedKMeans1D.Result r = sorted.lloyd(c, INIT_LLOYD_STEPS, 0);
       if (best == null || r.inertia() < best.inertia()) {
         best = r;
       }

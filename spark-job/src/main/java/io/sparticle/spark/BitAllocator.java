@@ -195,7 +195,7 @@ final class BitAllocator {
     EncodingSpec.ScalePrecision p = g.spec().scalePrecision();
     for (int bits = MIN_BITS; bits <= MAX_BITS; bits++) {
       Group at = new Group(g.index(), g.name(), g.spec().withBits(bits), g.tensors());
-      Particleizer.Fit fit = Particleizer.fitBlockSample(null, at, x, null, config, false, true);
+      Particleizer.Fit fit = Particleizer.fitBlockSample(at, x, null, config, true);
       BlockScales search = new BlockScales(fit.codebook().centroids());
       double e = 0;
       for (int i = 0; i + b <= x.length; i += b) {

@@ -67,11 +67,11 @@ final class HistogramPass {
   }
 
   /**
-   * What the driver keeps of one tensor's histogram: its counts, RMS (its scale, where its group
-   * scales per tensor) and the outliers and pruned weights its group's spec asks for.
+   * What the driver keeps of one tensor's histogram: its non-finite count, RMS (its scale, where
+   * its group scales per tensor) and the outliers and pruned weights its group's spec asks for.
    */
-  record TensorStats(int tensor, long count, long nonFinite, double rms, int bins,
-      ValueHistogram.Outliers outliers, ValueHistogram.Pruned pruned) implements Serializable {}
+  record TensorStats(int tensor, long nonFinite, double rms, ValueHistogram.Outliers outliers,
+      ValueHistogram.Pruned pruned) implements Serializable {}
 
   /** One task's findings on one tensor, merged across tasks. */
   record Partial(ValueHistogram histogram, BlockSample sample) implements Serializable {
@@ -134,7 +134,7 @@ final class HistogramPass {
       samples.put(tensor, p.sample());
     }
     List<TensorStats> stats = new ArrayList<>();
-    stats.add(new TensorStats(tensor, h.totalCount(), h.nonFinite(), rms, h.size(), o, pr));
+    stats.add(new TensorStats(tensor, h.nonFinite(), rms, o, pr));
     return new GroupPartial(stats, points, samples);
   }
 

@@ -207,10 +207,6 @@ final class Particleizer {
     return scales;
   }
 
-  static Fit fit(JavaSparkContext jsc, Group group, GroupPoints points, JobConfig config) {
-    return fitPoints(jsc, group, points(points, true), config, true);
-  }
-
   /**
    * A gmm group: MLlib's {@code GaussianMixture} with one component per code (per code but the
    * reserved zero, when pruning) on the group's weighted histogram; the codebook is the
@@ -460,14 +456,14 @@ final class Particleizer {
   }
 
   /**
-   * The two rounds of {@link #fitBlocks} on sampled blocks {@code x} (MLlib fits round 2 when
-   * asked), each weight {@code x[i]} weighted by {@code importance[i]} in the clustering
+   * The two rounds of {@link #prepareBlocks} on sampled blocks {@code x}, both on the driver (the
+   * bit allocator's estimate), each weight {@code x[i]} weighted by {@code importance[i]} in the clustering
    * (null: all 1); the scale search is unweighted. {@code quick}: see {@link #fitPoints}.
    */
-  static Fit fitBlockSample(JavaSparkContext jsc, Group group, float[] x, float[] importance,
-      JobConfig config, boolean mllib, boolean quick) {
+  static Fit fitBlockSample(Group group, float[] x, float[] importance, JobConfig config,
+      boolean quick) {
     Object round2 = blockRound2(group, x, importance, config, quick);
-    return round2 instanceof Points p ? fitPoints(jsc, group, p, config, mllib, quick) : (Fit) round2;
+    return round2 instanceof Points p ? fitPoints(group, p, config, quick) : (Fit) round2;
   }
 
   /**
@@ -489,10 +485,10 @@ final class Particleizer {
     Points round1 = normalizedPoints(x, importance, b, scale);
     if (round1.values.length <= group.k()) {
       // Too few blocks (or values) to fit: the group's tensors are shorter than a block, or zero.
-      return fitPoints(null, group, round1.values.length == 0
-          ? new Points(new double[] {0}, new double[] {1}) : round1, config, false, quick);
+      return fitPoints(group, round1.values.length == 0
+          ? new Points(new double[] {0}, new double[] {1}) : round1, config, quick);
     }
-    Fit first = fitPoints(null, group, round1, config, false, quick);
+    Fit first = fitPoints(group, round1, config, quick);
     BlockScales search = new BlockScales(first.codebook().centroids());
     EncodingSpec.ScalePrecision p = group.spec().scalePrecision();
     for (int i = 0; i < blocks; i++) {
@@ -547,23 +543,14 @@ final class Particleizer {
   }
 
   /**
-   * Fits a group's codebook to weighted points: standardized, started by {@link #bestInit}, and
-   * (with {@code mllib}) run to MLlib's fixed point.
+   * A group's codebook from the driver's start alone (no MLlib): for block round 1 and the bit
+   * allocator's curves, which rank candidates. {@code quick}: one k-means++ start instead of the
+   * best of several.
    */
-  static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
-      boolean mllib) {
-    return fitPoints(jsc, group, p, config, mllib, false);
-  }
-
-  /** As above; {@code quick}: one k-means++ start instead of the best of several (curves only). */
-  static Fit fitPoints(JavaSparkContext jsc, Group group, Points p, JobConfig config,
-      boolean mllib, boolean quick) {
+  static Fit fitPoints(Group group, Points p, JobConfig config, boolean quick) {
     Object prepared = prepare(group, p, config, quick);
     if (!(prepared instanceof Pending pending)) {
       return (Fit) prepared;
-    }
-    if (mllib) {
-      return fitTogether(jsc, List.of(pending), config).get(group.index());
     }
     return withPrune(group, new Fit(toCodebook(pending.init(), pending.init().length,
         pending.std(), pending.mean(), group), 0, pending.z().length, pending.initSeconds(), 0));

@@ -587,9 +587,11 @@ final class Particleizer {
 
   /**
    * Compiles the code the fits run hottest, on a daemon thread while the histogram pass runs: the
-   * driver's start (k-means++ and Lloyd steps) and MLlib's nearest-centre search, called directly
-   * on made-up points (no Spark job, about 0.1 s of one core). In a fresh JVM the shared MLlib run
-   * otherwise spends most of its time interpreting that search. Once per JVM.
+   * driver's start (k-means++ and Lloyd steps) and MLlib's per-point work (norm, nearest-centre
+   * search, cluster sum, SizeEstimator), called directly on made-up groups laid out as a real run
+   * lays them out (no Spark job; 0.3-0.6 s of one core in a compress, beside the histogram pass).
+   * In a fresh JVM the shared MLlib run otherwise spends most of its time interpreting that work.
+   * Once per JVM.
    */
   static void warmUp() {
     if (warmedUp) {
@@ -597,28 +599,57 @@ final class Particleizer {
     }
     warmedUp = true;
     Thread t = new Thread(() -> {
+      // Eight made-up groups of heavy-tailed points, started and laid out as a real run is, so
+      // the compiled code sees the branches the real run takes (code compiled on other data is
+      // thrown away at the first branch it never saw, and the run goes back to interpreting).
       java.util.SplittableRandom r = new java.util.SplittableRandom(0);
-      double[] x = new double[2048];
-      double[] w = new double[x.length];
-      for (int i = 0; i < x.length; i++) {
-        x[i] = r.nextGaussian();
-        w[i] = 1 + r.nextInt(100);
+      int groups = 8;
+      double[][] z = new double[groups][];
+      double[][] w = new double[groups][];
+      double[][] init = new double[groups][];
+      for (int g = 0; g < groups; g++) {
+        z[g] = new double[2048];
+        w[g] = new double[z[g].length];
+        for (int i = 0; i < z[g].length; i++) {
+          z[g][i] = r.nextGaussian() / (0.3 + r.nextDouble());
+          w[g][i] = 1 + r.nextInt(1000);
+        }
+        Arrays.sort(z[g]);
+        init[g] = bestInit(z[g], w[g], 16, g, 1e-6);
       }
-      Arrays.sort(x);
-      bestInit(x, w, 16, 0, 1e-6);
+      Layout layout = layout(z, w, init, 0);
       org.apache.spark.mllib.clustering.EuclideanDistanceMeasure m =
           new org.apache.spark.mllib.clustering.EuclideanDistanceMeasure();
       org.apache.spark.mllib.clustering.VectorWithNorm[] centers =
-          new org.apache.spark.mllib.clustering.VectorWithNorm[64];
+          new org.apache.spark.mllib.clustering.VectorWithNorm[layout.centers().length];
+      Vector[] sums = new Vector[centers.length];
       for (int c = 0; c < centers.length; c++) {
-        centers[c] = new org.apache.spark.mllib.clustering.VectorWithNorm(new double[] {1 + c});
+        centers[c] = new org.apache.spark.mllib.clustering.VectorWithNorm(layout.centers()[c]);
+        sums[c] = Vectors.zeros(1);
       }
-      double[] stats = m.computeStatistics(centers);
+      // What MLlib does per point (KMeans.runWithWeight, runAlgorithmWithWeight): the point's
+      // norm, its nearest centre, and the weighted sum it adds to (BLAS axpy, which on JDK 17 runs
+      // through the incubator Vector API and is very slow until compiled).
       double sink = 0;
-      for (int i = 0; i < 200_000; i++) {
-        double v = 1 + r.nextDouble() * 64;
-        sink += ((Number) m.findClosest(centers, stats,
-            new org.apache.spark.mllib.clustering.VectorWithNorm(Vectors.dense(v), v, 1.0))._2()).doubleValue();
+      for (int pass = 0; pass < 2; pass++) {
+        scala.Option<double[]> stats = scala.Option.apply(m.computeStatistics(centers));
+        for (int i = 0; i < layout.values().length; i++) {
+          Vector v = Vectors.dense(layout.values()[i]);
+          org.apache.spark.mllib.clustering.VectorWithNorm p =
+              new org.apache.spark.mllib.clustering.VectorWithNorm(v, Vectors.norm(v, 2.0),
+                  layout.weights()[i]);
+          scala.Tuple2<Object, Object> best = m.findClosest(centers, stats, p);
+          m.updateClusterSum(p, sums[(Integer) best._1()]);
+          sink += ((Number) best._2()).doubleValue();
+        }
+      }
+      // A persisted RDD's values are sized by SizeEstimator as they are stored.
+      Object[] boxed = new Object[4096];
+      for (int i = 0; i < boxed.length; i++) {
+        boxed[i] = (double) i;
+      }
+      for (int i = 0; i < 50; i++) {
+        sink += org.apache.spark.util.SizeEstimator.estimate(boxed);
       }
       if (sink < 0) {
         throw new AssertionError(); // keeps the loop from being optimized away
@@ -630,8 +661,8 @@ final class Particleizer {
 
   private static volatile boolean warmedUp;
 
-  /** Points of a whole run above which MLlib's iterations use both partitions. */
-  static final int TWO_PARTITIONS = 100_000;
+  /** Points of a whole run above which MLlib's iterations use both partitions (both cores). */
+  static final int TWO_PARTITIONS = 10_000;
 
   /**
    * MLlib's weighted Lloyd iterations of several groups in one run, each group {@code g} its
@@ -642,6 +673,69 @@ final class Particleizer {
    */
   static Lloyd[] lloydAll(JavaSparkContext jsc, double[][] z, double[][] w, double[][] init,
       int maxIterations, double tolerance, long seed) {
+    Layout layout = layout(z, w, init, seed);
+    double[] values = layout.values();
+    double[] weights = layout.weights();
+    Vector[] initCenters = layout.centers();
+    double[] offset = layout.offset();
+    int n = values.length;
+    int k = initCenters.length;
+    int groups = z.length;
+    // Ship two primitive arrays and build the rows on the executors: serializing hundreds of
+    // thousands of boxed (Vector, weight) rows from the driver cost more than the fit itself.
+    int partitions = n > TWO_PARTITIONS ? 2 : 1;
+    org.apache.spark.broadcast.Broadcast<double[][]> bc = jsc.broadcast(new double[][] {values, weights});
+    int total = n;
+    JavaRDD<Tuple2<Vector, Object>> data = jsc.parallelize(
+        partitions == 1 ? List.of(0) : List.of(0, 1), partitions).flatMap(part -> {
+          double[] v = bc.value()[0];
+          double[] wt = bc.value()[1];
+          int from = (int) ((long) total * part / partitions);
+          int to = (int) ((long) total * (part + 1) / partitions);
+          List<Tuple2<Vector, Object>> rows = new ArrayList<>(to - from);
+          for (int i = from; i < to; i++) {
+            rows.add(new Tuple2<>(Vectors.dense(v[i]), wt[i]));
+          }
+          return rows.iterator();
+        });
+    KMeansModel model;
+    try {
+      model = new KMeans()
+          .setK(k)
+          .setMaxIterations(maxIterations)
+          .setEpsilon(tolerance)
+          .setSeed(seed)
+          .setInitialModel(new KMeansModel(initCenters))
+          // false: MLlib then caches only the points' norms, not a VectorWithNorm per point, and
+          // rebuilds the points from the broadcast on each iteration. It runs one or two from
+          // the driver's fixed point, and storing (and sizing) an object per point in the block
+          // manager cost more than rebuilding them.
+          .runWithWeight(data.rdd(), false, Option.empty());
+    } finally {
+      bc.destroy();
+    }
+    Vector[] centers = model.clusterCenters();
+    Lloyd[] out = new Lloyd[groups];
+    int c = 0;
+    for (int g = 0; g < groups; g++) {
+      double[] mine = new double[init[g].length];
+      for (int i = 0; i < mine.length; i++) {
+        mine[i] = centers[c++].apply(0) - offset[g];
+      }
+      Arrays.sort(mine);
+      out[g] = new Lloyd(mine, model.numIter());
+    }
+    return out;
+  }
+
+  /**
+   * The one MLlib run's input: every group's points shifted into a region of its own
+   * ({@code values[i]}, {@code weights[i]}, group by group), the starting centres in MLlib's scan
+   * order ({@link #scanOrder}) and each group's shift ({@code offset[g]}).
+   */
+  record Layout(double[] values, double[] weights, Vector[] centers, double[] offset) {}
+
+  static Layout layout(double[][] z, double[][] w, double[][] init, long seed) {
     int groups = z.length;
     double[] lo = new double[groups];
     double[] hi = new double[groups];
@@ -697,52 +791,47 @@ final class Particleizer {
         values[p] = z[g][i] + offset[g];
         weights[p++] = w[g][i];
       }
-      for (double v : init[g]) {
-        initCenters[c++] = Vectors.dense(v + offset[g]);
+      // A group's centres in the order of scanOrder: MLlib computes a distance for each centre
+      // nearer than the best so far, and in ascending order a point above the group would meet
+      // every centre nearer in turn (k distances).
+      double[] sorted = init[g].clone();
+      Arrays.sort(sorted);
+      for (int i : scanOrder(sorted.length)) {
+        initCenters[c++] = Vectors.dense(sorted[i] + offset[g]);
       }
     }
-    // Ship two primitive arrays and build the rows on the executors: serializing hundreds of
-    // thousands of boxed (Vector, weight) rows from the driver cost more than the fit itself.
-    // MLlib persists what it derives from them, so they are built once per run.
-    int partitions = n > TWO_PARTITIONS ? 2 : 1;
-    org.apache.spark.broadcast.Broadcast<double[][]> bc = jsc.broadcast(new double[][] {values, weights});
-    int total = n;
-    JavaRDD<Tuple2<Vector, Object>> data = jsc.parallelize(
-        partitions == 1 ? List.of(0) : List.of(0, 1), partitions).flatMap(part -> {
-          double[] v = bc.value()[0];
-          double[] wt = bc.value()[1];
-          int from = (int) ((long) total * part / partitions);
-          int to = (int) ((long) total * (part + 1) / partitions);
-          List<Tuple2<Vector, Object>> rows = new ArrayList<>(to - from);
-          for (int i = from; i < to; i++) {
-            rows.add(new Tuple2<>(Vectors.dense(v[i]), wt[i]));
-          }
-          return rows.iterator();
-        });
-    KMeansModel model;
-    try {
-      model = new KMeans()
-          .setK(k)
-          .setMaxIterations(maxIterations)
-          .setEpsilon(tolerance)
-          .setSeed(seed)
-          .setInitialModel(new KMeansModel(initCenters))
-          .runWithWeight(data.rdd(), true, Option.empty());
-    } finally {
-      bc.destroy();
+    return new Layout(values, weights, initCenters, offset);
+  }
+
+  /**
+   * The order in which a group's {@code n} sorted centres are handed to MLlib, which scans them
+   * in that order and computes a distance only for a centre nearer than the best so far: the two
+   * ends first (a point outside the group meets its nearest centre at once and computes no more
+   * distances in it), then the inside breadth-first by bisection (a point inside meets about
+   * log2(n) nearer-in-turn centres instead of up to n).
+   */
+  static int[] scanOrder(int n) {
+    int[] order = new int[n];
+    int m = 0;
+    if (n > 0) {
+      order[m++] = 0;
     }
-    Vector[] centers = model.clusterCenters();
-    Lloyd[] out = new Lloyd[groups];
-    c = 0;
-    for (int g = 0; g < groups; g++) {
-      double[] mine = new double[init[g].length];
-      for (int i = 0; i < mine.length; i++) {
-        mine[i] = centers[c++].apply(0) - offset[g];
+    if (n > 1) {
+      order[m++] = n - 1;
+    }
+    java.util.ArrayDeque<int[]> ranges = new java.util.ArrayDeque<>();
+    ranges.add(new int[] {1, n - 1});
+    while (!ranges.isEmpty()) {
+      int[] r = ranges.poll();
+      if (r[0] >= r[1]) {
+        continue;
       }
-      Arrays.sort(mine);
-      out[g] = new Lloyd(mine, model.numIter());
+      int mid = (r[0] + r[1]) >>> 1;
+      order[m++] = mid;
+      ranges.add(new int[] {r[0], mid});
+      ranges.add(new int[] {mid + 1, r[1]});
     }
-    return out;
+    return order;
   }
 
   /** k-means++ restarts tried on the driver; the best seeds MLlib's iterations. */

@@ -95,6 +95,101 @@ class WeightedKMeans1DTest {
     }
   }
 
+  /**
+   * On strictly increasing values (histogram points) the seeding scores and applies each
+   * candidate on the run of points it improves; it must pick the same centres as the plain
+   * scikit-learn loop over every point, written out here as the reference.
+   */
+  @Test
+  void sortedSeedingMatchesTheFullScan() {
+    for (long seed = 0; seed < 20; seed++) {
+      SplittableRandom random = new SplittableRandom(seed);
+      int n = 200 + random.nextInt(5000);
+      double[] values = new double[n];
+      double[] weights = new double[n];
+      for (int i = 0; i < n; i++) {
+        // Heavy-tailed, as weights are, so runs vary from a few points to most of them.
+        values[i] = random.nextGaussian() / (0.2 + random.nextDouble());
+        weights[i] = 1 + random.nextInt(1000);
+      }
+      Arrays.sort(values);
+      int m = 0;
+      for (int i = 0; i < n; i++) {
+        if (m == 0 || values[i] != values[m - 1]) {
+          weights[m] = weights[i];
+          values[m++] = values[i];
+        }
+      }
+      values = Arrays.copyOf(values, m);
+      weights = Arrays.copyOf(weights, m);
+      int k = 2 + random.nextInt(62);
+      assertArrayEquals(
+          fullScanPlusPlus(values, weights, k, seed),
+          WeightedKMeans1D.initPlusPlus(values, weights, k, seed),
+          "seed " + seed + ", k " + k);
+    }
+  }
+
+  /** Greedy weighted k-means++ scoring every candidate on every point (distinct values). */
+  private static double[] fullScanPlusPlus(double[] values, double[] weights, int k, long seed) {
+    int n = values.length;
+    SplittableRandom random = new SplittableRandom(seed);
+    double[] cumulative = new double[n];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+      sum += weights[i];
+      cumulative[i] = sum;
+    }
+    double r0 = random.nextDouble() * sum;
+    int first = 0;
+    while (first < n - 1 && !(cumulative[first] > r0)) {
+      first++;
+    }
+    double[] centers = new double[k];
+    centers[0] = values[first];
+    double[] closest = new double[n];
+    for (int i = 0; i < n; i++) {
+      closest[i] = (values[i] - centers[0]) * (values[i] - centers[0]);
+    }
+    int trials = 2 + (int) Math.log(k);
+    for (int c = 1; c < k; c++) {
+      double potential = 0;
+      for (int i = 0; i < n; i++) {
+        potential += weights[i] * closest[i];
+        cumulative[i] = potential;
+      }
+      double[] candidates = new double[trials];
+      for (int t = 0; t < trials; t++) {
+        double r = random.nextDouble() * potential;
+        int id = 0;
+        while (id < n && cumulative[id] < r) {
+          id++;
+        }
+        candidates[t] = values[Math.min(id, n - 1)];
+      }
+      double[] scores = new double[trials];
+      for (int i = 0; i < n; i++) {
+        for (int t = 0; t < trials; t++) {
+          double d = values[i] - candidates[t];
+          scores[t] += weights[i] * Math.min(closest[i], d * d);
+        }
+      }
+      int best = 0;
+      for (int t = 1; t < trials; t++) {
+        if (scores[t] < scores[best]) {
+          best = t;
+        }
+      }
+      centers[c] = candidates[best];
+      for (int i = 0; i < n; i++) {
+        double d = values[i] - centers[c];
+        closest[i] = Math.min(closest[i], d * d);
+      }
+    }
+    Arrays.sort(centers);
+    return centers;
+  }
+
   // ---- error rules ----
 
   @Test

@@ -68,7 +68,9 @@ public final class CompressedCheckpoint {
       r.readFully(0, json, 0, json.length);
     }
     Manifest manifest = Manifest.parse(m, json);
-    for (Manifest.FileEntry f : manifest.files()) {
+    List<Manifest.FileEntry> listed = new java.util.ArrayList<>(manifest.files());
+    listed.addAll(manifest.extras());
+    for (Manifest.FileEntry f : listed) {
       long size = dir.length(f.name());
       if (size < 0) {
         throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.child(f.name()), null,

@@ -45,7 +45,8 @@ public record Manifest(
     String codebooksFile,
     List<FileEntry> files,
     List<GroupEntry> groups,
-    List<TensorEntry> tensors) {
+    List<TensorEntry> tensors,
+    List<FileEntry> extras) {
 
   public static final String FILE_NAME = "manifest.json";
   /**
@@ -94,6 +95,21 @@ public record Manifest(
     files = List.copyOf(files);
     groups = List.copyOf(groups);
     tensors = List.copyOf(tensors);
+    extras = List.copyOf(extras);
+  }
+
+  /** A manifest without extras. */
+  public Manifest(int formatVersion, List<String> requiredFeatures, String createdBy,
+      Source source, String codebooksFile, List<FileEntry> files, List<GroupEntry> groups,
+      List<TensorEntry> tensors) {
+    this(formatVersion, requiredFeatures, createdBy, source, codebooksFile, files, groups, tensors,
+        List.of());
+  }
+
+  /** The same manifest with these extras. */
+  public Manifest withExtras(List<FileEntry> extras) {
+    return new Manifest(formatVersion, requiredFeatures, createdBy, source, codebooksFile, files,
+        groups, tensors, extras);
   }
 
   /**
@@ -374,6 +390,9 @@ public record Manifest(
     }
     root.put("codebooks_file", codebooksFile);
     writeFiles(root.putArray("files"), files);
+    if (!extras.isEmpty()) {
+      writeFiles(root.putArray("extras"), extras);
+    }
     ArrayNode gs = root.putArray("groups");
     for (GroupEntry g : groups) {
       EncodingSpec spec = g.spec();
@@ -585,6 +604,23 @@ public record Manifest(
         throw bad(file, null, "file '" + f.name() + "' is listed twice");
       }
     }
+    // Extras: files beside the checkpoint's own that no decoder reads (the report's tables),
+    // listed so that verify checks them; one directory level at most ("report/tensors.parquet").
+    List<FileEntry> extras = root.has("extras") ? readFiles(file, root, "extras") : List.of();
+    Set<String> extraNames = new HashSet<>();
+    for (FileEntry f : extras) {
+      String[] parts = f.name().split("/", -1);
+      if (parts.length > 2) {
+        throw bad(file, null, "extra file '" + f.name() + "' is more than one directory deep");
+      }
+      for (String part : parts) {
+        checkPlainName(file, part);
+      }
+      if (fileNames.contains(parts[0]) || fileNames.contains(f.name())
+          || !extraNames.add(f.name())) {
+        throw bad(file, null, "extra file '" + f.name() + "' is listed twice");
+      }
+    }
     String codebooks = textField(file, null, root, "codebooks_file");
     if (!fileNames.contains(codebooks)) {
       throw bad(file, null, "codebooks_file '" + codebooks + "' is not among the files");
@@ -760,7 +796,7 @@ public record Manifest(
       }
     }
     return new Manifest(version, features, root.path("created_by").asText(""), source, codebooks,
-        files, groups, tensors);
+        files, groups, tensors, extras);
   }
 
   /** A group entry; version 1 knows kmeans with a shared codebook only. */
@@ -920,8 +956,13 @@ public record Manifest(
 
   private static List<FileEntry> readFiles(String file, JsonNode parent)
       throws CheckpointFormatException {
+    return readFiles(file, parent, "files");
+  }
+
+  private static List<FileEntry> readFiles(String file, JsonNode parent, String key)
+      throws CheckpointFormatException {
     List<FileEntry> out = new ArrayList<>();
-    for (JsonNode f : array(file, parent, "files")) {
+    for (JsonNode f : array(file, parent, key)) {
       String name = textField(file, null, f, "name");
       JsonNode size = f.path("size");
       if (!size.isIntegralNumber() || !size.canConvertToLong() || size.longValue() < 0) {

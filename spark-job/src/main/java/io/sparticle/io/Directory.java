@@ -31,4 +31,7 @@ public interface Directory {
 
   /** The names in it; directories end with '/'. */
   List<String> list() throws IOException;
+
+  /** The names in its subdirectory {@code name}; directories end with '/'. */
+  List<String> list(String name) throws IOException;
 }

@@ -64,6 +64,15 @@ public final class HadoopDirectory implements Directory {
 
   @Override
   public List<String> list() throws IOException {
+    return list(dir);
+  }
+
+  @Override
+  public List<String> list(String name) throws IOException {
+    return list(new Path(dir, name));
+  }
+
+  private List<String> list(Path dir) throws IOException {
     List<String> out = new ArrayList<>();
     for (FileStatus st : fs.listStatus(dir)) {
       out.add(st.getPath().getName() + (st.isDirectory() ? "/" : ""));

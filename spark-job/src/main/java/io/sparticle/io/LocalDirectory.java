@@ -48,6 +48,15 @@ public final class LocalDirectory implements Directory {
 
   @Override
   public List<String> list() throws IOException {
+    return list(dir);
+  }
+
+  @Override
+  public List<String> list(String name) throws IOException {
+    return list(dir.resolve(name));
+  }
+
+  private static List<String> list(Path dir) throws IOException {
     List<String> out = new ArrayList<>();
     try (Stream<Path> s = Files.list(dir)) {
       s.forEach(p -> out.add(p.getFileName() + (Files.isDirectory(p) ? "/" : "")));

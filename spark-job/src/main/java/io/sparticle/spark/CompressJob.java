@@ -163,7 +163,19 @@ public final class CompressJob {
       onnx = skeleton.onnx();
       files.add(skeleton.file());
     }
+    Map<Integer, io.sparticle.format.CheckpointWriter.TensorError> errors = new HashMap<>();
+    for (EncodePass.PartResult p : parts) {
+      for (io.sparticle.format.CheckpointWriter.TensorError e : p.errors()) {
+        errors.put(e.tensor(), e);
+      }
+    }
     Manifest manifest = manifest(plan, source, files, scales, onnx, imp.keySet(), fits);
+    // The report's rows as Parquet tables, listed in the manifest's extras: their rows do not
+    // depend on the output's total size, which the manifest's own size is part of.
+    CompressReport rows = CompressReport.of(plan, source.nodeNames(), source.totalBytes(), 0,
+        codebooks, fits, errors, timer, out.toString(), meter.bytes(), meter.requests(),
+        allocation, importance);
+    manifest = manifest.withExtras(ReportTables.write(out, rows, hadoop));
     byte[] manifestJson = manifest.toJson();
     if (manifestJson.length > Manifest.MAX_BYTES) {
       // Never commit a checkpoint that decompress would refuse.
@@ -173,12 +185,6 @@ public final class CompressJob {
     }
     OutputDirectory.writeSmall(out, Manifest.FILE_NAME, manifestJson, hadoop);
 
-    Map<Integer, io.sparticle.format.CheckpointWriter.TensorError> errors = new HashMap<>();
-    for (EncodePass.PartResult p : parts) {
-      for (io.sparticle.format.CheckpointWriter.TensorError e : p.errors()) {
-        errors.put(e.tensor(), e);
-      }
-    }
     long outputBytes = manifestJson.length;
     for (Manifest.FileEntry f : files) {
       outputBytes += f.size();

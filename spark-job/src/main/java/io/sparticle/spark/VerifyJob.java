@@ -91,9 +91,25 @@ public final class VerifyJob {
     for (Manifest.FileEntry f : checkpoint.manifest().files()) {
       listed.add(f.name());
     }
+    // Extras may lie one directory down (report/tensors.parquet): that directory holds only them.
+    java.util.Set<String> extraDirs = new java.util.TreeSet<>();
+    for (Manifest.FileEntry f : checkpoint.manifest().extras()) {
+      listed.add(f.name());
+      int slash = f.name().indexOf('/');
+      if (slash > 0) {
+        extraDirs.add(f.name().substring(0, slash));
+      }
+    }
     List<String> unlisted = new ArrayList<>();
     for (String name : checkpoint.directory().list()) {
-      if (!listed.contains(name)) {
+      String dirName = name.endsWith("/") ? name.substring(0, name.length() - 1) : null;
+      if (dirName != null && extraDirs.contains(dirName)) {
+        for (String inner : checkpoint.directory().list(dirName)) {
+          if (!listed.contains(dirName + "/" + inner)) {
+            unlisted.add(dirName + "/" + inner);
+          }
+        }
+      } else if (!listed.contains(name)) {
         unlisted.add(name);
       }
     }

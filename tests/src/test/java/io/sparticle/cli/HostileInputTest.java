@@ -366,11 +366,11 @@ class HostileInputTest {
     }
   }
 
+  /** A checkpoint's files, its report/ tables included. */
   private static void copy(Path from, Path to) throws IOException {
-    Files.createDirectories(to);
-    try (Stream<Path> s = Files.list(from)) {
+    try (Stream<Path> s = Files.walk(from)) {
       for (Path p : s.toList()) {
-        Files.copy(p, to.resolve(p.getFileName()));
+        Files.copy(p, to.resolve(from.relativize(p).toString()));
       }
     }
   }

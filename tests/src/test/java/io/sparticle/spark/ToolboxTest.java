@@ -194,10 +194,15 @@ class ToolboxTest {
     stored += Files.size(packed.resolve("manifest.json"));
     assertEquals(stored, report.outputBytes(), name + ": output_bytes");
     assertEquals(stored, json.get("totals").get("output_bytes").asLong(), name);
+    // Besides them only the report: report.json and its tables (listed as extras, not counted).
     assertEquals(Checkpoints.fileNames(packed).stream()
-        .filter(f -> !f.equals("report.json") && !f.equals("_SUCCESS")).toList(),
+        .filter(f -> !f.equals("report.json") && !f.equals("_SUCCESS") && !f.equals("report"))
+        .toList(),
         Stream.concat(m.files().stream().map(Manifest.FileEntry::name), Stream.of("manifest.json"))
             .sorted().toList(), "nothing else stored");
+    assertEquals(Checkpoints.fileNames(packed.resolve("report")).stream()
+        .map(f -> "report/" + f).toList(),
+        m.extras().stream().map(Manifest.FileEntry::name).sorted().toList(), "the report's tables");
 
     if (spec.entropy() != EncodingSpec.Entropy.NONE) {
       checkEntropy(name, packed, m, json);
@@ -349,11 +354,11 @@ class ToolboxTest {
 
   // ---- failures ----
 
+  /** A checkpoint's files, its report/ tables included. */
   private static Path copy(Path from, Path to) throws Exception {
-    Files.createDirectories(to);
-    try (Stream<Path> s = Files.list(from)) {
+    try (Stream<Path> s = Files.walk(from)) {
       for (Path p : s.toList()) {
-        Files.copy(p, to.resolve(p.getFileName()));
+        Files.copy(p, to.resolve(from.relativize(p).toString()));
       }
     }
     return to;

@@ -186,7 +186,7 @@ public final class CompressJob {
     timer.lap("commit");
     CompressReport report = CompressReport.of(plan, source.nodeNames(), source.totalBytes(), outputBytes, codebooks,
         fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation,
-        importance);
+        importance, histograms);
     OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;

@@ -187,7 +187,9 @@ public final class CompressJob {
     CompressReport report = CompressReport.of(plan, source.nodeNames(), source.totalBytes(), outputBytes, codebooks,
         fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation,
         importance, histograms);
-    OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
+    byte[] reportJson = report.toJson();
+    OutputDirectory.writeSmall(out, REPORT_FILE, reportJson, hadoop);
+    OutputDirectory.writeSmall(out, HtmlReport.FILE, HtmlReport.render(reportJson, null), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;
   }

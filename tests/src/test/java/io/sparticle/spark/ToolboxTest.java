@@ -195,7 +195,7 @@ class ToolboxTest {
     assertEquals(stored, report.outputBytes(), name + ": output_bytes");
     assertEquals(stored, json.get("totals").get("output_bytes").asLong(), name);
     assertEquals(Checkpoints.fileNames(packed).stream()
-        .filter(f -> !f.equals("report.json") && !f.equals("_SUCCESS")).toList(),
+        .filter(f -> !f.equals("report.json") && !f.equals("report.html") && !f.equals("_SUCCESS")).toList(),
         Stream.concat(m.files().stream().map(Manifest.FileEntry::name), Stream.of("manifest.json"))
             .sorted().toList(), "nothing else stored");
 

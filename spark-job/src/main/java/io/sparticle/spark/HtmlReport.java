@@ -31,8 +31,8 @@ import java.util.Map;
  * thousands of tensors: at most {@link #MAX_CHARTS} group charts (report.json holds at most
  * {@link CompressReport#MAX_HISTOGRAMS} histograms), the tensor rows as compact JSON (names
  * front-coded) from which the script shows a page at a time. Every name is user data and is
- * escaped; the page holds no timings, so two runs that write the same checkpoint write the same
- * page.
+ * escaped. The page holds no timings and no paths, so two runs that write the same checkpoint,
+ * on any store, write the same page.
  */
 public final class HtmlReport {
   public static final String FILE = "report.html";
@@ -224,9 +224,14 @@ public final class HtmlReport {
     h.append("</tbody></table>\n");
     JsonNode c = report.path("calibration");
     if (c.isObject()) {
-      h.append("<p>Importance: ").append(esc(c.path("source").asText()))
-          .append(" from <code>").append(esc(c.path("path").asText())).append("</code>, ")
-          .append(c.path("tensors").asInt()).append(" tensors weighted.</p>\n");
+      // Not its path: the same run on another store writes the same page.
+      h.append("<p>Importance: ").append(esc(c.path("source").asText()));
+      if (c.has("sentences")) {
+        h.append(String.format(Locale.ROOT, " on %,d sentences (%,d tokens)", c.path("sentences").asLong(),
+            c.path("tokens").asLong()));
+      }
+      h.append(String.format(Locale.ROOT, ", %,d tensors weighted (report.json: calibration).</p>\n",
+          c.path("tensors").asLong()));
     }
     JsonNode a = report.path("allocation");
     if (a.isObject()) {

@@ -143,6 +143,8 @@ class HtmlReportTest {
     uniformGroup(r, "attn", "model.layers.0.self_attn.q_proj.weight");
     ((ArrayNode) r.get("kept_dense")).addObject().put("name", "bad.weight").put("reason", "3 of 9 values are NaN");
     ((ArrayNode) r.get("warnings")).add("something to know");
+    r.putObject("calibration").put("source", "calibration").put("path", "hdfs://nn/m/model.onnx")
+        .put("sentences", 156).put("tokens", 2_048).put("seconds", 1.5).put("tensors", 3);
     ObjectNode ev = JSON.createObjectNode().put("mean_cosine", 0.9731).put("min_cosine", 0.91)
         .put("pairwise_spearman", 0.95).put("top1_agreement", 0.9).put("sentences", 120)
         .put("pooling", "mean").put("bits", 4);
@@ -162,6 +164,8 @@ class HtmlReportTest {
     assertTrue(html.contains("kmeans/group 4 bits"));
     assertTrue(html.contains("k=16, codebook_precision=F32, per_tensor_scale=true"));
     assertTrue(html.contains("uniform/channel 4 bits"));
+    assertTrue(html.contains("Importance: calibration on 156 sentences (2,048 tokens), 3 tensors weighted"));
+    assertFalse(html.contains("hdfs://"), "no path: a run on another store writes the same page");
     // One chart, for the kmeans group: its histogram (linear and log) and its 16 particles.
     assertEquals(1, count(html, "<svg class=\"hist\""));
     assertEquals(1, count(html, "<path class=\"bars lin\""));

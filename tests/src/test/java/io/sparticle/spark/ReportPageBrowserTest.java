@@ -113,6 +113,11 @@ class ReportPageBrowserTest {
       assertEquals(Math.min(100, tensors), dom.path("rows").asInt());
       assertEquals(2 * Math.min(100, tensors), dom.path("rowBars").asInt(), "two bars a row");
 
+      // Log counts at a click: the log histograms replace the linear ones.
+      assertEquals("none inline", c.eval("document.getElementById('logscale').click();"
+          + " getComputedStyle(document.querySelector('path.bars.lin')).display + ' '"
+          + " + getComputedStyle(document.querySelector('path.bars.log')).display").asText());
+
       // Sortable: worst SQNR first, best first after a click on its heading.
       List<Double> up = doubles(dom.path("sqnr"));
       assertEquals(up.stream().sorted().toList(), up);

@@ -551,6 +551,17 @@ public final class SparticleCli implements Callable<Integer> {
           os.write((json + "\n").getBytes(StandardCharsets.UTF_8));
         }
         System.out.println("Wrote " + out);
+        Path report = new Path(dir, io.sparticle.spark.CompressJob.REPORT_FILE);
+        if (report.getFileSystem(conf).exists(report)) {
+          // report.html shows the fidelity next to what compress measured.
+          Path html = new Path(dir, io.sparticle.spark.HtmlReport.FILE);
+          try (var os = io.sparticle.io.Storage.forWriting(html, conf).create(html, true)) {
+            os.write(io.sparticle.spark.HtmlReport.render(
+                readText(report.toString(), conf).getBytes(StandardCharsets.UTF_8),
+                (json + "\n").getBytes(StandardCharsets.UTF_8)));
+          }
+          System.out.println("Wrote " + html);
+        }
       }
       System.out.println(json);
       return 0;

@@ -174,7 +174,7 @@ public final class CompressJob {
     // depend on the output's total size, which the manifest's own size is part of.
     CompressReport rows = CompressReport.of(plan, source.nodeNames(), source.totalBytes(), 0,
         codebooks, fits, errors, timer, out.toString(), meter.bytes(), meter.requests(),
-        allocation, importance);
+        allocation, importance, null);
     manifest = manifest.withExtras(ReportTables.write(out, rows, hadoop));
     byte[] manifestJson = manifest.toJson();
     if (manifestJson.length > Manifest.MAX_BYTES) {
@@ -192,8 +192,10 @@ public final class CompressJob {
     timer.lap("commit");
     CompressReport report = CompressReport.of(plan, source.nodeNames(), source.totalBytes(), outputBytes, codebooks,
         fits, errors, timer, out.toString(), meter.bytes(), meter.requests(), allocation,
-        importance);
-    OutputDirectory.writeSmall(out, REPORT_FILE, report.toJson(), hadoop);
+        importance, histograms);
+    byte[] reportJson = report.toJson();
+    OutputDirectory.writeSmall(out, REPORT_FILE, reportJson, hadoop);
+    OutputDirectory.writeSmall(out, HtmlReport.FILE, HtmlReport.render(reportJson, null), hadoop);
     OutputDirectory.markSuccess(out, hadoop);
     return report;
   }

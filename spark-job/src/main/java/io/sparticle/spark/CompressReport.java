@@ -10,6 +10,7 @@ import io.sparticle.plan.CompressionPlan.Group;
 import io.sparticle.plan.CompressionPlan.Tensor;
 import io.sparticle.quant.EncodingSpec;
 import io.sparticle.quant.ErrorStats;
+import io.sparticle.quant.WeightHistogram;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
@@ -40,7 +41,18 @@ public record CompressReport(
     List<String> warnings,
     Map<String, String> keptDense,
     BitAllocator.Result allocation,
-    ImportanceLoader.Loaded calibration) {
+    ImportanceLoader.Loaded calibration,
+    SizeBreakdown sizes) {
+
+  /**
+   * Where the output's bytes go. {@code codes}: packed or entropy-coded codes (with segment
+   * indexes); {@code codebooks}: shared codebooks and per-channel codebooks; {@code scales}:
+   * block scales and their ladders, uniform scales and zero points; {@code outliers}: the sparse
+   * outliers kept exact; {@code dense}: tensors stored as they were; {@code other}: the rest of
+   * the output's bytes (file headers, manifest.json, an ONNX model's skeleton).
+   */
+  public record SizeBreakdown(long codes, long codebooks, long scales, long outliers, long dense,
+      long other) {}
 
   /**
    * @param storedBytes packed codes plus per-tensor parameters (codebooks, scales, zeros)
@@ -114,10 +126,14 @@ public record CompressReport(
    *     (else null), from which {@link #codeEntropyBits} is computed
    * @param codedBytes entropy-coded groups: the bytes of their codes with segment indexes
    */
+  /**
+   * @param histogram the group's weights binned ({@link #histogramOf}), in the codebook's units;
+   *     null for groups without one
+   */
   public record GroupRow(String name, EncodingSpec spec, long params, long storedBytes,
       List<String> tensors, float[] codebook, int iterations, int points, double initSeconds,
       double mllibSeconds, ErrorStats error, long[] codeCounts, long codedBytes,
-      io.sparticle.format.Manifest.Mixture mixture) {
+      io.sparticle.format.Manifest.Mixture mixture, WeightHistogram histogram) {
     /** The order-0 empirical entropy of the group's codes, bits per code (NaN if not counted). */
     public double codeEntropyBits() {
       return codeCounts == null ? Double.NaN
@@ -163,14 +179,18 @@ public record CompressReport(
       long outputBytes, float[][] codebooks, Particleizer.Fit[] fits,
       Map<Integer, io.sparticle.format.CheckpointWriter.TensorError> results,
       CompressJob.Timer timer, String output, long readBytes, long readRequests,
-      BitAllocator.Result allocation, ImportanceLoader.Loaded calibration) {
+      BitAllocator.Result allocation, ImportanceLoader.Loaded calibration,
+      HistogramPass.Result histograms) {
     Map<Integer, ErrorStats> errors = new java.util.HashMap<>();
     results.forEach((t, r) -> errors.put(t, r.stats()));
     ErrorStats total = new ErrorStats();
     List<TensorRow> tensors = new java.util.ArrayList<>();
     long codeBytes = 0;
+    long[] parts = new long[4]; // codes, per-channel codebooks, scales, outliers
+    long dense = 0;
     for (Tensor t : plan.tensors()) {
       if (!t.compressed()) {
+        dense += t.outputBytes();
         continue;
       }
       ErrorStats e = errors.get(t.index());
@@ -178,14 +198,22 @@ public record CompressReport(
         throw new IllegalStateException("No error measured for tensor " + t.name());
       }
       total.merge(e);
-      long stored = storedCodes(plan, t, results.get(t.index())) + plan.paramBytes(t);
+      long codes = storedCodes(plan, t, results.get(t.index()));
+      long stored = codes + plan.paramBytes(t);
       codeBytes += stored;
+      EncodingSpec spec = plan.spec(t);
+      long outlierBytes = spec.outliers() > 0
+          ? io.sparticle.format.SparseOutliers.bytes(t.numel(), t.outliers().count(), t.dtype()) : 0;
+      parts[0] += codes;
+      parts[spec.perChannelCodebooks() ? 1 : 2] += stored - codes - outlierBytes;
+      parts[3] += outlierBytes;
       tensors.add(new TensorRow(t.name(), plan.groups().get(t.group()).name(), t.bits(), t.numel(),
           stored, e, calibration.byTensor().containsKey(t.index()),
           calibration.outputScale().getOrDefault(t.index(), 1.0), t.pruned().count(),
           nodes.get(t.name())));
     }
     List<GroupRow> groups = new java.util.ArrayList<>();
+    java.util.Set<Integer> histogrammed = histogrammed(plan, histograms);
     long codebookBytes = 0;
     for (Group g : plan.groups()) {
       ErrorStats ge = new ErrorStats();
@@ -222,12 +250,64 @@ public record CompressReport(
       groups.add(new GroupRow(g.name(), g.spec(), params, stored, names, book,
           fit == null ? 0 : fit.iterations(), fit == null ? 0 : fit.points(),
           fit == null ? 0 : fit.initSeconds(), fit == null ? 0 : fit.mllibSeconds(), ge, counts,
-          coded, fit == null ? null : fit.mixture()));
+          coded, fit == null ? null : fit.mixture(),
+          histogramOf(g, book, histograms, histogrammed.contains(g.index()))));
     }
+    long books = codebookBytes + parts[1];
+    SizeBreakdown sizes = new SizeBreakdown(parts[0], books, parts[2], parts[3], dense,
+        outputBytes - parts[0] - books - parts[2] - parts[3] - dense);
     return new CompressReport(output, plan.totalParams(), plan.compressedParams(), inputBytes,
         outputBytes, codeBytes, codebookBytes, total, timer.total(), Map.copyOf(timer.phases),
         readBytes, readRequests, tensors, groups, plan.warnings(), plan.keptDense(), allocation,
-        calibration);
+        calibration, sizes);
+  }
+
+  /** Bins of a group's weight histogram in report.json. */
+  static final int HISTOGRAM_BINS = 128;
+
+  /**
+   * Groups whose weight histogram report.json holds, the largest first: enough for any grouping
+   * by module, and bounded (a few kilobytes each) when every tensor is a group of its own.
+   */
+  static final int MAX_HISTOGRAMS = 256;
+
+  /**
+   * The groups that get a histogram: those fitted on the histogram pass's points (scalar kmeans
+   * and gmm with a shared codebook) that have points, at most {@link #MAX_HISTOGRAMS}, the most
+   * params first.
+   */
+  private static java.util.Set<Integer> histogrammed(CompressionPlan plan,
+      HistogramPass.Result histograms) {
+    List<Group> eligible = new java.util.ArrayList<>();
+    long[] params = new long[plan.groups().size()];
+    for (Group g : plan.groups()) {
+      if (histograms != null && histograms.points().containsKey(g.name())) {
+        eligible.add(g);
+        for (int t : g.tensors()) {
+          params[g.index()] += plan.tensors().get(t).numel();
+        }
+      }
+    }
+    eligible.sort((a, b) -> Long.compare(params[b.index()], params[a.index()]));
+    java.util.Set<Integer> chosen = new java.util.HashSet<>();
+    for (Group g : eligible.subList(0, Math.min(MAX_HISTOGRAMS, eligible.size()))) {
+      chosen.add(g.index());
+    }
+    return chosen;
+  }
+
+  /**
+   * The group's weights as its codebook was fitted on them: the histogram pass's points (divided
+   * by each tensor's scale where the group scales per tensor, without outliers and pruned
+   * weights), binned; null when the group is not {@code chosen} or has no codebook.
+   */
+  private static WeightHistogram histogramOf(Group g, float[] codebook,
+      HistogramPass.Result histograms, boolean chosen) {
+    if (!chosen || codebook == null) {
+      return null;
+    }
+    io.sparticle.quant.GroupPoints p = histograms.points(g);
+    return WeightHistogram.of(p.values(), p.weights(false), HISTOGRAM_BINS, codebook);
   }
 
   /** Bytes of a tensor's codes: as written when entropy-coded, else bit-packed as planned. */
@@ -255,6 +335,13 @@ public record CompressReport(
     t.put("mse", total.mse());
     t.put("max_abs_err", total.maxAbsError());
     t.put("seconds", seconds);
+    ObjectNode sb = t.putObject("size_breakdown");
+    sb.put("codes", sizes.codes());
+    sb.put("codebooks", sizes.codebooks());
+    sb.put("scales", sizes.scales());
+    sb.put("outliers", sizes.outliers());
+    sb.put("dense", sizes.dense());
+    sb.put("other", sizes.other());
     ObjectNode ph = t.putObject("phase_seconds");
     for (String p : phaseNames()) {
       ph.put(p, phaseSeconds.getOrDefault(p, 0.0));
@@ -353,6 +440,23 @@ public record CompressReport(
         for (float c : g.codebook()) {
           cb.add(c);
         }
+      }
+      if (g.histogram() != null) {
+        WeightHistogram h = g.histogram();
+        ObjectNode ho = o.putObject("histogram");
+        ho.put("scaled", g.spec().perTensorScale());
+        ho.put("lo", h.lo());
+        ho.put("hi", h.hi());
+        ho.put("below", h.below());
+        ho.put("above", h.above());
+        ho.put("min", h.min());
+        ho.put("max", h.max());
+        // On one line: one number per line would make the bins most of the file.
+        StringBuilder bins = new StringBuilder("[");
+        for (int i = 0; i < h.counts().length; i++) {
+          bins.append(i == 0 ? "" : ",").append(h.counts()[i]);
+        }
+        ho.putRawValue("counts", new com.fasterxml.jackson.databind.util.RawValue(bins.append(']').toString()));
       }
       o.put("kmeans_iterations", g.iterations());
       o.put("histogram_points", g.points());

@@ -78,9 +78,12 @@ public final class VerifyJob {
         against);
   }
 
-  /** Files a committed checkpoint holds besides the ones its manifest lists. */
+  /**
+   * Files a committed checkpoint holds besides the ones its manifest lists. Only the manifest and
+   * _SUCCESS are checked for elsewhere: checkpoints of earlier versions lack report.html.
+   */
   static final java.util.Set<String> METADATA_FILES = java.util.Set.of(OutputDirectory.SUCCESS,
-      Manifest.FILE_NAME, CompressJob.REPORT_FILE, "evaluation.json");
+      Manifest.FILE_NAME, CompressJob.REPORT_FILE, HtmlReport.FILE, "evaluation.json");
 
   /**
    * Nothing in the directory but the listed files and the metadata: no second version of a part

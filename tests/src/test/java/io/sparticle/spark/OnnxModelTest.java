@@ -113,6 +113,9 @@ class OnnxModelTest {
     for (String key : new String[] {"min_cosine", "pairwise_spearman", "top1_agreement"}) {
       assertTrue(ev.has(key), key);
     }
+    // ... and rewrites report.html with it.
+    String page = Files.readString(packed.resolve(HtmlReport.FILE));
+    assertTrue(page.contains(String.format(java.util.Locale.ROOT, "%.4f", ev.get("mean_cosine").asDouble())), "fidelity shown");
   }
 
   @Test

@@ -196,7 +196,8 @@ class ToolboxTest {
     assertEquals(stored, json.get("totals").get("output_bytes").asLong(), name);
     // Besides them only the report: report.json and its tables (listed as extras, not counted).
     assertEquals(Checkpoints.fileNames(packed).stream()
-        .filter(f -> !f.equals("report.json") && !f.equals("_SUCCESS") && !f.equals("report"))
+        .filter(f -> !f.equals("report.json") && !f.equals("report.html") && !f.equals("_SUCCESS")
+            && !f.equals("report"))
         .toList(),
         Stream.concat(m.files().stream().map(Manifest.FileEntry::name), Stream.of("manifest.json"))
             .sorted().toList(), "nothing else stored");

@@ -29,7 +29,7 @@ final class ChecksumPass {
    * otherwise decode silently to other weights.
    */
   static void run(JavaSparkContext jsc, Path in, Manifest manifest, Configuration conf,
-      ReadMeter meter) throws CheckpointFormatException {
+      ReadMeter meter, JobPhases phases) throws CheckpointFormatException {
     List<FileCheck> files = new ArrayList<>();
     List<Manifest.FileEntry> listed = new ArrayList<>(manifest.files());
     listed.addAll(manifest.extras());
@@ -38,7 +38,11 @@ final class ChecksumPass {
     }
     SerializableConfiguration c = new SerializableConfiguration(conf);
     jsc.setJobDescription("sparticle: verify checksums of " + files.size() + " files");
-    List<String> bad = jsc.parallelize(files, Math.max(1, files.size()))
+    long[] sizes = new long[Math.max(1, files.size())];
+    for (int i = 0; i < files.size(); i++) {
+      sizes[i] = files.get(i).size();
+    }
+    List<String> bad = phases.track(jsc.parallelize(files, sizes.length), sizes)
         .map(f -> checksum(f, c, meter))
         .filter(problem -> !problem.isEmpty())
         .collect();

@@ -48,6 +48,7 @@ public final class CompressJob {
   private String output;
   private JobConfig config = JobConfig.defaults();
   private boolean overwrite;
+  private ProgressListener progress;
 
   CompressJob(SparkSession spark) {
     this.spark = Objects.requireNonNull(spark, "spark");
@@ -73,11 +74,27 @@ public final class CompressJob {
     return this;
   }
 
+  /** Reports each phase's progress to {@code listener}; none by default. */
+  public CompressJob progress(ProgressListener listener) {
+    this.progress = listener;
+    return this;
+  }
+
   public CompressReport execute() throws IOException, InterruptedException {
     if (input == null || output == null) {
       throw new IllegalArgumentException("Both input and output must be set");
     }
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    try (JobPhases phases = JobPhases.start(jsc, "compress", progress)) {
+      CompressReport report = execute(jsc, phases);
+      phases.end();
+      return report;
+    }
+  }
+
+  private CompressReport execute(JavaSparkContext jsc, JobPhases phases)
+      throws IOException, InterruptedException {
+    phases.begin("plan", "read the headers of " + input + " and plan");
     Configuration hadoop = jsc.hadoopConfiguration();
     SerializableConfiguration conf = new SerializableConfiguration(hadoop);
     Timer timer = new Timer();
@@ -90,7 +107,7 @@ public final class CompressJob {
     timer.lap("plan");
     boolean done = false;
     try {
-      CompressReport report = run(jsc, hadoop, conf, timer, source, plan, out);
+      CompressReport report = run(jsc, hadoop, conf, timer, source, plan, out, phases);
       done = true;
       return report;
     } finally {
@@ -102,16 +119,20 @@ public final class CompressJob {
 
   private CompressReport run(JavaSparkContext jsc, Configuration hadoop,
       SerializableConfiguration conf, Timer timer, SourceCheckpoint source, CompressionPlan plan,
-      Path out) throws IOException, InterruptedException {
+      Path out, JobPhases phases) throws IOException, InterruptedException {
 
     ReadMeter meter = new ReadMeter(jsc);
+    if (plan.config().calibration().any()) {
+      phases.begin("calibration", "run the model on the calibration sentences");
+    }
     ImportanceLoader.Loaded importance = ImportanceLoader.load(plan, source, hadoop);
     Map<Integer, io.sparticle.quant.Importance> imp = importance.byTensor();
     if (plan.config().calibration().any()) {
       timer.lap("calibration");
     }
     Particleizer.warmUp();
-    HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter);
+    phases.begin("histogram", "histograms of " + plan.groups().size() + " groups");
+    HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter, phases);
     Map<Integer, HistogramPass.TensorStats> stats = histograms.stats();
     Map<String, String> nonFinite = HistogramPass.checkFinite(plan, stats);
     if (!nonFinite.isEmpty()) {
@@ -127,6 +148,7 @@ public final class CompressJob {
     });
     plan = plan.withOutliersAndPruned(outliers, pruned);
     timer.lap("histogram");
+    phases.begin("particleization", "codebooks of " + plan.groups().size() + " groups");
 
     float[] scales = Particleizer.scales(plan, stats);
     BitAllocator.Result allocation = null;
@@ -149,9 +171,11 @@ public final class CompressJob {
     for (int i = 0; i < fits.length; i++) {
       mixtures[i] = fits[i] == null ? null : fits[i].mixture();
     }
-    List<EncodePass.PartResult> parts =
-        EncodePass.run(jsc, plan, codebooks, mixtures, scales, imp, out.toString(), conf, meter);
+    phases.begin("encode", "write " + plan.parts().size() + " parts to " + out);
+    List<EncodePass.PartResult> parts = EncodePass.run(jsc, plan, codebooks, mixtures, scales, imp,
+        out.toString(), conf, meter, phases);
     timer.lap("encode");
+    phases.begin("commit", "manifest, codebooks and report");
 
     List<Manifest.FileEntry> files = checkParts(plan, parts, out, hadoop);
     io.sparticle.io.OutputFile.Committed cb = OutputDirectory.writeSmall(out, CODEBOOKS_FILE,

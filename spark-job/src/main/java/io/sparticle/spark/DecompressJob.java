@@ -40,6 +40,7 @@ public final class DecompressJob {
   private boolean overwrite;
   private long chunkBytes = JobConfig.DEFAULT_CHUNK_BYTES;
   private String format;
+  private ProgressListener progress;
 
   DecompressJob(SparkSession spark) {
     this.spark = Objects.requireNonNull(spark, "spark");
@@ -77,7 +78,12 @@ public final class DecompressJob {
     return this;
   }
 
-  /** Result of a decompress run. */
+  /** Reports each phase's progress (checksum, decode) to {@code listener}; none by default. */
+  public DecompressJob progress(ProgressListener listener) {
+    this.progress = listener;
+    return this;
+  }
+
   /**
    * Result of a decompress run; {@code readRequests} is -1 when the store does not count them.
    */
@@ -102,6 +108,15 @@ public final class DecompressJob {
     }
     long start = System.nanoTime();
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    try (JobPhases phases = JobPhases.start(jsc, "decompress", progress)) {
+      Result r = execute(jsc, phases, start);
+      phases.end();
+      return r;
+    }
+  }
+
+  private Result execute(JavaSparkContext jsc, JobPhases phases, long start) throws IOException {
+    phases.begin("checksum", "open " + input + " and check every file's CRC-32C");
     Configuration hadoop = jsc.hadoopConfiguration();
     CompressedCheckpoint checkpoint = CompressedCheckpoint.open(HadoopDirectory.of(input, hadoop));
     Path in = new Path(checkpoint.directory().path());
@@ -109,7 +124,7 @@ public final class DecompressJob {
     Map<String, List<StoredTensor>> bySource = checkpoint.tensorsBySource();
     // Before anything is written: a corrupt part must not decode into plausible weights.
     ReadMeter meter = new ReadMeter(jsc); // counts the checksum reads too
-    ChecksumPass.run(jsc, in, manifest, hadoop, meter);
+    ChecksumPass.run(jsc, in, manifest, hadoop, meter, phases);
     long params = 0;
     for (Manifest.TensorEntry t : manifest.tensors()) {
       params += t.numel();
@@ -117,7 +132,8 @@ public final class DecompressJob {
     OutputDirectory.Prepared prepared = OutputDirectory.prepare("decompress", output, in.toString(), overwrite, hadoop);
     boolean done = false;
     try {
-      Result r = run(jsc, hadoop, checkpoint, bySource, params, prepared.path(), start, meter);
+      Result r = run(jsc, hadoop, checkpoint, bySource, params, prepared.path(), start, meter,
+          phases);
       done = true;
       return r;
     } finally {
@@ -128,8 +144,8 @@ public final class DecompressJob {
   }
 
   private Result run(JavaSparkContext jsc, Configuration hadoop, CompressedCheckpoint checkpoint,
-      Map<String, List<StoredTensor>> bySource, long params, Path out, long start, ReadMeter meter)
-      throws IOException {
+      Map<String, List<StoredTensor>> bySource, long params, Path out, long start, ReadMeter meter,
+      JobPhases phases) throws IOException {
     Path in = new Path(checkpoint.directory().path());
     Manifest manifest = checkpoint.manifest();
 
@@ -171,8 +187,13 @@ public final class DecompressJob {
     SerializableConfiguration conf = new SerializableConfiguration(hadoop);
     String outDir = out.toString();
     long chunk = chunkBytes;
+    phases.begin("decode", "write " + tasks.size() + " files to " + outDir);
+    long[] written = new long[Math.max(1, tasks.size())];
+    for (int i = 0; i < tasks.size(); i++) {
+      written[i] = Math.max(0, tasks.get(i).expectedLength());
+    }
     jsc.setJobDescription("sparticle: decompress " + tasks.size() + " files");
-    List<Long> sizes = jsc.parallelize(tasks, Math.max(1, tasks.size()))
+    List<Long> sizes = phases.track(jsc.parallelize(tasks, written.length), written)
         .map(task -> decode(task, outDir, chunk, conf, meter))
         .collect();
     long bytes = 0;

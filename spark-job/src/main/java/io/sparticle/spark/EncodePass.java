@@ -39,12 +39,14 @@ final class EncodePass {
   static List<PartResult> run(JavaSparkContext jsc, CompressionPlan plan, float[][] codebooks,
       io.sparticle.format.Manifest.Mixture[] mixtures, float[] scales,
       java.util.Map<Integer, io.sparticle.quant.Importance> importance,
-      String outputDir, SerializableConfiguration conf, ReadMeter meter) {
+      String outputDir, SerializableConfiguration conf, ReadMeter meter, JobPhases phases) {
     List<Task> tasks = new ArrayList<>();
+    long[] readBytes = new long[plan.parts().size()]; // each task's, for progress
     for (OutputPart part : plan.parts()) {
       List<CheckpointWriter.Item> items = new ArrayList<>();
       for (int t : part.tensors()) {
         Tensor tensor = plan.tensors().get(t);
+        readBytes[tasks.size()] += tensor.byteLength();
         String src = new Path(plan.sourceDirectory(), plan.sourceFiles().get(tensor.file())).toString();
         items.add(new CheckpointWriter.Item(t, tensor.name(), src,
             plan.sourceFileLengths().get(tensor.file()), tensor.dtype(), tensor.offset(),
@@ -62,7 +64,7 @@ final class EncodePass {
     long chunkBytes = plan.config().chunkBytes();
     jsc.setJobDescription("sparticle: encode " + tasks.size() + " parts");
     try {
-      return jsc.parallelize(tasks, tasks.size())
+      return phases.track(jsc.parallelize(tasks, tasks.size()), readBytes)
           .map(task -> encode(task, specs, books.value(), mixtures, chunkBytes, outputDir, conf,
               meter))
           .collect();

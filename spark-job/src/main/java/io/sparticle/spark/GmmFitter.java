@@ -124,6 +124,7 @@ public final class GmmFitter {
     }
 
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    String description = jsc.getLocalProperty("spark.job.description");
     jsc.setJobDescription("sparticle: GMM fit (k=" + k + ", " + n + " points)");
     GaussianMixtureModel model;
     try {
@@ -136,7 +137,7 @@ public final class GmmFitter {
           .setWeightCol("weight")
           .fit(rows(spark, jsc, z, share));
     } finally {
-      jsc.setJobDescription(null);
+      jsc.setJobDescription(description); // the phase's, or the caller's
     }
     GaussianMixture1D g = repair(model, mean, std);
     return new Fit(g, model.summary().numIter(), logLikelihood(g, x, w),

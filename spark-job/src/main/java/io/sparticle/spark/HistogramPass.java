@@ -147,7 +147,7 @@ final class HistogramPass {
 
   /** The pass; the histograms of tensors in {@code importance} are weighted by it. */
   static Result run(JavaSparkContext jsc, CompressionPlan plan, Map<Integer, Importance> importance,
-      SerializableConfiguration conf, ReadMeter meter) throws IOException {
+      SerializableConfiguration conf, ReadMeter meter, JobPhases phases) throws IOException {
     long[] stride = new long[plan.groups().size()];
     for (Group g : plan.groups()) {
       if (g.spec().vector()) {
@@ -168,6 +168,7 @@ final class HistogramPass {
       }
     }
     List<Task> tasks = new ArrayList<>();
+    long[] readBytes = new long[plan.histogramSplits().size()]; // each task's, for progress
     for (ReadSplit split : plan.histogramSplits()) {
       String file = new Path(plan.sourceDirectory(), plan.sourceFiles().get(split.file())).toString();
       List<Slice> slices = new ArrayList<>();
@@ -186,6 +187,7 @@ final class HistogramPass {
             blocks || vectors ? stride[t.group()] : 0,
             t.name().hashCode() * 0x9E3779B97F4A7C15L, importance.get(t.index()), rowStep));
         bytes = Math.max(bytes, s.numElements() * size);
+        readBytes[tasks.size()] += s.numElements() * size;
       }
       tasks.add(new Task(file, plan.sourceFileLengths().get(split.file()), slices,
           Math.toIntExact(bytes)));
@@ -225,7 +227,7 @@ final class HistogramPass {
     // As many reducers as cores, not one per read task: the merges are small and a task costs
     // milliseconds to schedule.
     int reducers = Math.max(1, jsc.defaultParallelism());
-    Map<String, Object> merged = jsc.parallelize(tasks, tasks.size())
+    Map<String, Object> merged = phases.track(jsc.parallelize(tasks, tasks.size()), readBytes)
         .flatMapToPair(task -> TaskMemory.guard("the histogram task of " + task.file(), () -> {
           List<Tuple2<String, Object>> out = new ArrayList<>();
           for (Tuple2<Integer, Partial> p : histograms(task, conf, meter)) {

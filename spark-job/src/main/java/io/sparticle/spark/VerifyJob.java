@@ -56,7 +56,23 @@ public final class VerifyJob {
    * scale, derived by the encode pass's own code path. One Spark task per data file.
    */
   public static Result verify(SparkSession spark, String dir, String against) throws IOException {
+    return verify(spark, dir, against, null);
+  }
+
+  /** As {@link #verify(SparkSession, String, String)}, reporting each phase to {@code progress}. */
+  public static Result verify(SparkSession spark, String dir, String against,
+      ProgressListener progress) throws IOException {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    try (JobPhases phases = JobPhases.start(jsc, "verify", progress)) {
+      Result r = verify(jsc, dir, against, phases);
+      phases.end();
+      return r;
+    }
+  }
+
+  private static Result verify(JavaSparkContext jsc, String dir, String against, JobPhases phases)
+      throws IOException {
+    phases.begin("checksum", "check " + dir + ": every file's size and CRC-32C");
     Configuration conf = jsc.hadoopConfiguration();
     // _SUCCESS, manifest rules, every listed file present with its listed size.
     CompressedCheckpoint checkpoint = CompressedCheckpoint.open(HadoopDirectory.of(dir, conf));
@@ -66,9 +82,10 @@ public final class VerifyJob {
     List<StoredTensor> stored = checkpoint.tensors();
 
     checkNothingUnlisted(checkpoint);
-    ChecksumPass.run(jsc, in, manifest, conf, new ReadMeter(jsc));
+    ChecksumPass.run(jsc, in, manifest, conf, new ReadMeter(jsc), phases);
     if (against != null) {
-      compareWithInput(jsc, manifest, stored, against, conf);
+      phases.begin("compare", "compare with " + against);
+      compareWithInput(jsc, manifest, stored, against, conf, phases);
     }
     long bytes = 0;
     for (Manifest.FileEntry f : manifest.files()) {
@@ -140,7 +157,7 @@ public final class VerifyJob {
   record Mismatch(int index, String file, String tensor, String detail) implements Serializable {}
 
   private static void compareWithInput(JavaSparkContext jsc, Manifest manifest,
-      List<StoredTensor> stored, String against, Configuration conf)
+      List<StoredTensor> stored, String against, Configuration conf, JobPhases phases)
       throws IOException {
     SourceCheckpoint src = CheckpointLocator.read(against, conf);
     Path srcDir = new Path(src.directory());
@@ -215,7 +232,13 @@ public final class VerifyJob {
     SerializableConfiguration c = new SerializableConfiguration(conf);
     long chunkBytes = JobConfig.DEFAULT_CHUNK_BYTES;
     jsc.setJobDescription("sparticle: verify " + manifest.tensors().size() + " tensors against " + against);
-    List<Mismatch> bad = jsc.parallelize(tasks, tasks.size())
+    long[] read = new long[tasks.size()]; // the input bytes each task re-encodes, for progress
+    for (int i = 0; i < read.length; i++) {
+      for (AgainstCheck check : tasks.get(i).checks()) {
+        read[i] += check.stored().numel() * check.stored().dtype().byteSize();
+      }
+    }
+    List<Mismatch> bad = phases.track(jsc.parallelize(tasks, tasks.size()), read)
         .flatMap(t -> compare(t, chunkBytes, c).iterator())
         .collect();
     if (!bad.isEmpty()) {

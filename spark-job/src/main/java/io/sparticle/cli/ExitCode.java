@@ -64,6 +64,55 @@ public enum ExitCode {
     return false;
   }
 
+  /** The code of that number, or null for a number no code has. */
+  public static ExitCode ofCode(int code) {
+    for (ExitCode c : values()) {
+      if (c.code == code) {
+        return c;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * What the CLI prints for a failure, on one line: {@code sparticle: error: REASON (exit N
+   * NAME)}; an internal error adds that {@code --verbose} prints its stack trace.
+   */
+  public static String errorLine(Throwable t) {
+    ExitCode code = of(t);
+    String reason = message(t);
+    if (code == INTERNAL_ERROR) {
+      reason += "; --verbose prints the stack trace";
+    }
+    return errorLine(code, reason);
+  }
+
+  /** {@code sparticle: error: REASON (exit N NAME)}, the reason on one line. */
+  public static String errorLine(ExitCode code, String reason) {
+    return "sparticle: error: " + oneLine(reason) + " (exit " + code.code + " " + code.name() + ")";
+  }
+
+  /**
+   * A message's lines joined by spaces, up to the first line of a stack trace (Spark quotes an
+   * executor's trace in the message of a task failure).
+   */
+  static String oneLine(String text) {
+    if (text == null || text.isBlank()) {
+      return "no message";
+    }
+    StringBuilder b = new StringBuilder();
+    for (String line : text.split("\\R")) {
+      String l = line.strip();
+      if (l.startsWith("at ") && line.length() > l.length()) {
+        break;
+      }
+      if (!l.isEmpty()) {
+        b.append(b.length() == 0 ? "" : " ").append(l);
+      }
+    }
+    return b.toString();
+  }
+
   /** The message of the exception that decided the code. */
   public static String message(Throwable t) {
     ExitCode code = of(t);

@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code sparticle compress|decompress|inspect|generate}: a thin layer over {@link Sparticle}.
  * Exit codes: 0 ok, 2 usage or config error, 3 bad input file, 4 I/O failure, 5 out of memory,
- * 1 internal error.
+ * 1 internal error. A failure prints one line on stderr, {@code sparticle: error: REASON (exit N
+ * NAME)}, and its stack trace only with {@code --verbose}.
  */
 @Command(name = "sparticle", mixinStandardHelpOptions = true, version = "sparticle 0.1.0",
     description = "k-means weight sharing for neural-network checkpoints, on Apache Spark.",
@@ -57,8 +58,9 @@ public final class SparticleCli implements Callable<Integer> {
     Thread.setDefaultUncaughtExceptionHandler((thread, e) -> {
       if (e instanceof OutOfMemoryError) {
         // Preallocated text: there may be no memory left to build a message.
-        System.err.println(OUT_OF_MEMORY_MESSAGE);
-        System.err.println("sparticle: (in thread " + thread.getName() + ")");
+        System.err.print(OUT_OF_MEMORY_MESSAGE);
+        System.err.print(thread.getName());
+        System.err.println(OUT_OF_MEMORY_CODE);
         System.err.flush();
         Runtime.getRuntime().halt(ExitCode.OUT_OF_MEMORY.code);
       }
@@ -71,26 +73,39 @@ public final class SparticleCli implements Callable<Integer> {
     });
   }
 
-  private static final String OUT_OF_MEMORY_MESSAGE = "sparticle: out of memory: " + ExitCode.MEMORY_HINT;
+  private static final String OUT_OF_MEMORY_MESSAGE = "sparticle: error: out of memory: "
+      + ExitCode.MEMORY_HINT + " (in thread ";
+  private static final String OUT_OF_MEMORY_CODE = "; exit " + ExitCode.OUT_OF_MEMORY.code + " "
+      + ExitCode.OUT_OF_MEMORY.name() + ")";
 
   /** Runs the CLI and returns the exit code, without exiting: for tests and notebooks. */
   public static int run(String... args) {
     CommandLine cli = new CommandLine(new SparticleCli());
     cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-      ExitCode code = ExitCode.of(ex);
-      cmd.getErr().println("sparticle: " + ExitCode.message(ex));
-      if (code == ExitCode.INTERNAL_ERROR) {
+      if (verbose(parsed)) {
         ex.printStackTrace(cmd.getErr());
       }
-      return code.code;
+      cmd.getErr().println(ExitCode.errorLine(ex));
+      return ExitCode.of(ex).code;
     });
     cli.setParameterExceptionHandler((ex, a) -> {
-      ex.getCommandLine().getErr().println("sparticle: " + ex.getMessage());
-      ex.getCommandLine().usage(ex.getCommandLine().getErr());
+      CommandLine c = ex.getCommandLine();
+      c.getErr().println(ExitCode.errorLine(ExitCode.USAGE, ex.getMessage() + "; see '"
+          + c.getCommandSpec().qualifiedName() + " --help'"));
       return ExitCode.USAGE.code;
     });
     cli.setErr(new PrintWriter(System.err, true));
     return cli.execute(args);
+  }
+
+  /** Whether --verbose was given to the command that ran (or to one above it). */
+  private static boolean verbose(CommandLine.ParseResult parsed) {
+    for (CommandLine.ParseResult r = parsed; r != null; r = r.subcommand()) {
+      if (r.hasMatchedOption("--verbose")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -250,8 +265,14 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--report-json", description = "Also print report.json to stdout")
     boolean reportJson;
 
+    @Option(names = "--json", description = "Print only the report's totals, as one JSON line")
+    boolean json;
+
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
+
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
 
     @Override
     public Integer call() throws Exception {
@@ -277,13 +298,32 @@ public final class SparticleCli implements Callable<Integer> {
           config == null ? null : readText(config, runtime.hadoopConf()), options);
       SparkSession session = runtime.session("sparticle compress");
       CompressReport report = Sparticle.compress(session).input(input).output(output).config(cfg)
-          .overwrite(overwrite).execute();
-      System.out.print(report.summary());
+          .overwrite(overwrite).progress(console.progress()).execute();
+      java.io.PrintStream out = console.out(json);
+      out.print(report.summary());
       if (reportJson) {
-        System.out.print(new String(report.toJson(), StandardCharsets.UTF_8));
+        out.print(new String(report.toJson(), StandardCharsets.UTF_8));
+      }
+      if (json) {
+        com.fasterxml.jackson.databind.node.ObjectNode o = ConsoleOptions.object();
+        o.put("output", report.output());
+        o.setAll((com.fasterxml.jackson.databind.node.ObjectNode)
+            ConsoleOptions.parse(report.toJson()).get("totals"));
+        console.json(o);
       }
       return 0;
     }
+  }
+
+  /** The directory given as the argument DIR or as --input DIR, which must be exactly one. */
+  static String directory(String argument, String option) {
+    if (argument != null && option != null && !argument.equals(option)) {
+      throw new IllegalArgumentException("Give the directory once: as DIR or as --input DIR, not both");
+    }
+    if (argument == null && option == null) {
+      throw new IllegalArgumentException("Missing the directory: give it as DIR or --input DIR");
+    }
+    return argument != null ? argument : option;
   }
 
   /** Adds a flag's value as text under its config key when the flag was given. */
@@ -308,15 +348,31 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--format", description = "onnx or safetensors; default: the source's format")
     String format;
 
+    @Option(names = "--json", description = "Print only the result's totals, as one JSON line")
+    boolean json;
+
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
+
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
 
     @Override
     public Integer call() throws Exception {
       SparkSession session = runtime.session("sparticle decompress");
       DecompressJob.Result r = Sparticle.decompress(session).input(input).output(output)
-          .format(format).overwrite(overwrite).execute();
-      System.out.printf(Locale.ROOT, "Decompressed %,d params into %d file(s), %,d bytes in %.1f s (%.1fM params/s)%n  output  %s%n",
+          .format(format).overwrite(overwrite).progress(console.progress()).execute();
+      if (json) {
+        com.fasterxml.jackson.databind.node.ObjectNode o = ConsoleOptions.object();
+        o.put("output", r.output());
+        o.put("files", r.files());
+        o.put("params", r.params());
+        o.put("bytes", r.bytes());
+        o.put("seconds", r.seconds());
+        o.put("bytes_read", r.readBytes());
+        console.json(o);
+      }
+      console.out(json).printf(Locale.ROOT, "Decompressed %,d params into %d file(s), %,d bytes in %.1f s (%.1fM params/s)%n  output  %s%n",
           r.params(), r.files(), r.bytes(), r.seconds(), r.params() / r.seconds() / 1e6, r.output());
       return 0;
     }
@@ -347,6 +403,9 @@ public final class SparticleCli implements Callable<Integer> {
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
+
     @Override
     public Integer call() throws Exception {
       SyntheticCheckpoint.Preset p = SyntheticCheckpoint.Preset.of(preset);
@@ -362,7 +421,7 @@ public final class SparticleCli implements Callable<Integer> {
       long t0 = System.nanoTime();
       long params = SyntheticCheckpoint.write(p.shape(), d,
           shardSize == null ? p.shardBytes() : JobConfig.parseBytes(shardSize), seed, output, conf);
-      System.out.printf(Locale.ROOT, "Generated %s (%,d params, %s) in %s in %.1f s%n", p.key(), params, d,
+      console.out(false).printf(Locale.ROOT, "Generated %s (%,d params, %s) in %s in %.1f s%n", p.key(), params, d,
           output, (System.nanoTime() - t0) / 1e9);
       return 0;
     }
@@ -399,8 +458,14 @@ public final class SparticleCli implements Callable<Integer> {
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
+
+    private java.io.PrintStream out;
+
     @Override
     public Integer call() throws Exception {
+      out = console.out(false);
       if (model.equals("llama-tiny") || model.equals("llama-small")) {
         return llama(model.substring("llama-".length()));
       }
@@ -416,24 +481,24 @@ public final class SparticleCli implements Callable<Integer> {
       java.util.List<String> sentences = io.sparticle.eval.Sentences.load(null);
       try (io.sparticle.eval.EmbeddingEvaluator eval =
           io.sparticle.eval.EmbeddingEvaluator.builder().tokenizer(m.tokenizer()).build()) {
-        System.out.printf(Locale.ROOT, "all-MiniLM-L6-v2 (%s), %d sentences, mean pooling%n", m.model(), sentences.size());
+        out.printf(Locale.ROOT, "all-MiniLM-L6-v2 (%s), %d sentences, mean pooling%n", m.model(), sentences.size());
         if (methodTable) {
-          io.sparticle.eval.MethodTable.run(session, m.model(), eval, sentences, work, System.out,
+          io.sparticle.eval.MethodTable.run(session, m.model(), eval, sentences, work, out,
               only != null ? only : java.util.List.copyOf(io.sparticle.eval.MethodTable.METHODS.keySet()));
-          System.out.println("Compressed checkpoints, reports and evaluation.json: " + work);
+          out.println("Compressed checkpoints, reports and evaluation.json: " + work);
           return 0;
         }
-        System.out.println(io.sparticle.eval.Fidelity.Row.header());
+        out.println(io.sparticle.eval.Fidelity.Row.header());
         int[] widths = table ? new int[] {2, 3, 4, 5, 6, 8} : new int[] {bits};
         for (int b : widths) {
-          System.out.println(io.sparticle.eval.Fidelity.sparticle(session, m.model(), b,
+          out.println(io.sparticle.eval.Fidelity.sparticle(session, m.model(), b,
               JobConfig.defaults(), work, eval, sentences).format());
         }
         if (table) {
-          System.out.println(io.sparticle.eval.Fidelity.uniformRtn(m.model(), 4, work, eval, sentences).format());
+          out.println(io.sparticle.eval.Fidelity.uniformRtn(m.model(), 4, work, eval, sentences).format());
         }
       }
-      System.out.println("Compressed checkpoints, reports and evaluation.json: " + work);
+      out.println("Compressed checkpoints, reports and evaluation.json: " + work);
       return 0;
     }
 
@@ -444,23 +509,24 @@ public final class SparticleCli implements Callable<Integer> {
       if (!index.getFileSystem(conf).exists(index)) {
         long params = SyntheticCheckpoint.write(SyntheticCheckpoint.preset(preset), DType.BF16,
             64L << 20, 1, model, conf);
-        System.out.printf(Locale.ROOT, "Generated %s: %,d params, BF16, in %s%n", preset, params, model);
+        out.printf(Locale.ROOT, "Generated %s: %,d params, BF16, in %s%n", preset, params, model);
       }
       SparkSession session = runtime.session("sparticle demo");
       if (methodTable) {
-        System.out.printf(Locale.ROOT, "Generated Llama-shaped %s, BF16 (%s)%n", preset, model);
+        out.printf(Locale.ROOT, "Generated Llama-shaped %s, BF16 (%s)%n", preset, model);
         io.sparticle.eval.MethodTable.run(session, java.nio.file.Path.of(model), null, null,
-            java.nio.file.Path.of(dir, "methods-" + preset), System.out,
+            java.nio.file.Path.of(dir, "methods-" + preset), out,
             only != null ? only : java.util.List.copyOf(io.sparticle.eval.MethodTable.METHODS.keySet()));
         return 0;
       }
       CompressReport report = Sparticle.compress(session).input(model).output(dir + "/compressed")
-          .config(JobConfig.defaults().withBits(bits)).overwrite(true).execute();
-      System.out.print(report.summary());
+          .config(JobConfig.defaults().withBits(bits)).overwrite(true).progress(console.progress())
+          .execute();
+      out.print(report.summary());
       DecompressJob.Result r = Sparticle.decompress(session).input(dir + "/compressed")
-          .output(dir + "/restored").overwrite(true).execute();
-      System.out.printf(Locale.ROOT, "Decompressed %,d params in %.1f s into %s%n", r.params(), r.seconds(), r.output());
-      System.out.println("Report: " + dir + "/compressed/report.json");
+          .output(dir + "/restored").overwrite(true).progress(console.progress()).execute();
+      out.printf(Locale.ROOT, "Decompressed %,d params in %.1f s into %s%n", r.params(), r.seconds(), r.output());
+      out.println("Report: " + dir + "/compressed/report.json");
       return 0;
     }
   }
@@ -471,8 +537,14 @@ public final class SparticleCli implements Callable<Integer> {
               + "and shapes, dense tensors byte for byte, and every stored code the nearest centroid of its "
               + "input weight under the stored codebook and scale. Exit 3 names the first mismatch's file and tensor."})
   static final class Verify implements Callable<Integer> {
-    @Option(names = "--input", required = true, description = "Compressed checkpoint directory")
+    @CommandLine.Parameters(arity = "0..1", paramLabel = "DIR", description = "Compressed checkpoint directory")
+    String dir;
+
+    @Option(names = "--input", paramLabel = "DIR", description = "The same as DIR")
     String input;
+
+    @Option(names = "--json", description = "Print only the result, as one JSON line")
+    boolean json;
 
     @Option(names = "--against", paramLabel = "INPUT",
         description = "The original checkpoint it was compressed from (safetensors file, directory or index; or ONNX)")
@@ -481,11 +553,25 @@ public final class SparticleCli implements Callable<Integer> {
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
+
     @Override
     public Integer call() throws Exception {
-      io.sparticle.spark.VerifyJob.Result r =
-          io.sparticle.spark.VerifyJob.verify(runtime.session("sparticle verify"), input, against);
-      System.out.printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%s%n",
+      String checkpoint = directory(dir, input);
+      io.sparticle.spark.VerifyJob.Result r = io.sparticle.spark.VerifyJob.verify(
+          runtime.session("sparticle verify"), checkpoint, against, console.progress());
+      if (json) {
+        com.fasterxml.jackson.databind.node.ObjectNode o = ConsoleOptions.object();
+        o.put("ok", true);
+        o.put("dir", r.dir());
+        o.put("files", r.files());
+        o.put("bytes", r.bytes());
+        o.put("tensors", r.tensors());
+        o.put("against", r.against());
+        console.json(o);
+      }
+      console.out(json).printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%s%n",
           r.dir(), r.files(), r.bytes(), r.tensors(),
           r.against() == null ? "" : "; names, dtypes, shapes, dense bytes and codes match " + r.against());
       return 0;
@@ -511,8 +597,14 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--pooling", defaultValue = "mean", description = "mean or cls (default ${DEFAULT-VALUE})")
     String pooling;
 
+    @Option(names = "--json", description = "Print only the evaluation, as one JSON line")
+    boolean json;
+
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
+
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
 
     @Override
     public Integer call() throws Exception {
@@ -534,7 +626,7 @@ public final class SparticleCli implements Callable<Integer> {
         bits = io.sparticle.eval.Fidelity.bitsOf(m);
         scratch = java.nio.file.Files.createTempDirectory("sparticle-evaluate");
         Sparticle.decompress(runtime.session("sparticle evaluate")).input(compressed)
-            .output(scratch.resolve("onnx").toString()).execute();
+            .output(scratch.resolve("onnx").toString()).progress(console.progress()).execute();
         model = scratch.resolve("onnx").resolve(m.source().onnx().modelFile());
       }
       io.sparticle.eval.EvaluationResult r;
@@ -544,13 +636,13 @@ public final class SparticleCli implements Callable<Integer> {
             io.sparticle.eval.Sentences.load(sentences == null ? null : java.nio.file.Path.of(sentences)))
             .withBits(bits);
       }
-      String json = r.toJson();
+      String text = r.toJson();
       if (checkpoint) {
         Path out = new Path(dir, "evaluation.json");
         try (var os = io.sparticle.io.Storage.forWriting(out, conf).create(out, true)) {
-          os.write((json + "\n").getBytes(StandardCharsets.UTF_8));
+          os.write((text + "\n").getBytes(StandardCharsets.UTF_8));
         }
-        System.out.println("Wrote " + out);
+        console.out(json).println("Wrote " + out);
         Path report = new Path(dir, io.sparticle.spark.CompressJob.REPORT_FILE);
         if (report.getFileSystem(conf).exists(report)) {
           // report.html shows the fidelity next to what compress measured.
@@ -558,12 +650,17 @@ public final class SparticleCli implements Callable<Integer> {
           try (var os = io.sparticle.io.Storage.forWriting(html, conf).create(html, true)) {
             os.write(io.sparticle.spark.HtmlReport.render(
                 readText(report.toString(), conf).getBytes(StandardCharsets.UTF_8),
-                (json + "\n").getBytes(StandardCharsets.UTF_8)));
+                (text + "\n").getBytes(StandardCharsets.UTF_8)));
           }
-          System.out.println("Wrote " + html);
+          console.out(json).println("Wrote " + html);
         }
       }
-      System.out.println(json);
+      if (json) {
+        console.json((com.fasterxml.jackson.databind.node.ObjectNode) ConsoleOptions.parse(
+            text.getBytes(StandardCharsets.UTF_8)));
+      } else {
+        console.out(false).println(text);
+      }
       return 0;
     }
   }
@@ -592,6 +689,9 @@ public final class SparticleCli implements Callable<Integer> {
     @CommandLine.Mixin
     RuntimeOptions runtime = new RuntimeOptions();
 
+    @CommandLine.Mixin
+    ConsoleOptions console = new ConsoleOptions();
+
     @Override
     public Integer call() throws Exception {
       SyntheticCheckpoint.Preset.of(preset); // an unknown preset fails before Spark starts
@@ -599,7 +699,7 @@ public final class SparticleCli implements Callable<Integer> {
         runtime.master = "local[2]";
       }
       new io.sparticle.bench.Benchmark(runtime.session("sparticle bench"), dir, preset, !noNaive,
-          !noSmallHeap, System.out).run();
+          !noSmallHeap, console.out(false)).run();
       return 0;
     }
   }

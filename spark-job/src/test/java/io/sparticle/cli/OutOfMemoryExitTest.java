@@ -48,8 +48,8 @@ class OutOfMemoryExitTest {
     }
     assertTrue(ended, "the process hung: " + out);
     assertEquals(ExitCode.OUT_OF_MEMORY.code, p.exitValue(), out);
-    assertTrue(out.contains("sparticle: out of memory: raise the memory of the JVM"), out);
-    assertTrue(out.contains("(in thread hog)"), out);
+    assertTrue(out.contains("sparticle: error: out of memory: raise the memory of the JVM"), out);
+    assertTrue(out.contains(" (in thread hog; exit 5 OUT_OF_MEMORY)\n"), out);
   }
 
   /** Installs the CLI's handler, exhausts the heap in another thread, and waits for ever. */

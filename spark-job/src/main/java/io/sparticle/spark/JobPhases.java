@@ -186,8 +186,9 @@ final class JobPhases implements AutoCloseable {
     p.reported = true;
     p.lastReport = now;
     try {
-      listener.onProgress(new Progress(job, p.name, Math.min(p.total, p.done.get()), p.total,
-          p.seconds(), Progress.State.RUNNING));
+      // Not clamped to the total: a partition counted twice would be a bug, and Progress refuses it.
+      listener.onProgress(new Progress(job, p.name, p.done.get(), p.total, p.seconds(),
+          Progress.State.RUNNING));
     } catch (RuntimeException e) {
       // A failing listener must not end the ticker (a scheduled task that throws never runs
       // again) nor the job: progress is a courtesy.

@@ -11,6 +11,7 @@ import io.sparticle.plan.JobConfig;
 import io.sparticle.plan.SourceCheckpoint;
 import io.sparticle.spark.CheckpointLocator;
 import io.sparticle.spark.CompressJob;
+import io.sparticle.spark.HtmlReport;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Locale;
@@ -30,9 +31,6 @@ import picocli.CommandLine.Parameters;
 @Command(name = "inspect", mixinStandardHelpOptions = true,
     description = "List tensors, groups, bits and ratio of an input or compressed checkpoint.")
 final class InspectCommand implements Callable<Integer> {
-  /** The report compress writes beside report.json. */
-  static final String HTML_REPORT = "report.html";
-
   @Parameters(arity = "0..1", paramLabel = "DIR|FILE", description = "Input checkpoint or compressed directory")
   String path;
 
@@ -100,10 +98,10 @@ final class InspectCommand implements Callable<Integer> {
     groupTable(m, report);
     out.printf(Locale.ROOT, "%d tensors, %,d params (%,d compressed) in %d groups; %,d -> %,d bytes, ratio %.2fx%n",
         m.tensors().size(), params, compressed, m.groups().size(), in, stored, (double) in / stored);
-    Path html = new Path(dir, HTML_REPORT);
+    Path html = new Path(dir, HtmlReport.FILE);
     boolean hasHtml = html.getFileSystem(conf).exists(html);
     out.println(hasHtml ? "Report: " + html
-        : "Report: no " + HTML_REPORT + " in " + input + (report != null ? " (report.json holds the figures)" : ""));
+        : "Report: no " + HtmlReport.FILE + " in " + input + (report != null ? " (report.json holds the figures)" : ""));
     if (json) {
       ObjectNode o = ConsoleOptions.object();
       o.put("dir", input);

@@ -86,6 +86,26 @@ class CliTest {
   }
 
   @Test
+  void inspectShowsEachGroupAndTheReportOrThatTheyAreMissing() throws Exception {
+    Path model = model(DType.BF16);
+    Path out = tmp.resolve("out");
+    assertEquals(0, run("compress", "--input", model.toString(), "--output", out.toString()).code());
+    Run i = run("inspect", out.toString());
+    assertEquals(0, i.code(), i.err());
+    assertTrue(i.out().matches("(?s).*\nlm_head\\.weight +kmeans/group +4 +1 +4\\.\\d{3} +\\d+\\.\\d\\d\n.*"),
+        i.out());
+    assertTrue(i.out().endsWith("Report: " + out.resolve("report.html") + "\n"), i.out());
+    // Without report.json and report.html (an older checkpoint): the manifest's columns only.
+    Files.delete(out.resolve("report.json"));
+    Files.delete(out.resolve("report.html"));
+    Run bare = run("inspect", "--input", out.toString());
+    assertEquals(0, bare.code(), bare.err());
+    assertTrue(bare.out().matches("(?s).*\nlm_head\\.weight +kmeans/group +4 +1 +- +-\n.*"), bare.out());
+    assertTrue(bare.out().contains("(no report.json: bits/weight and SQNR are not known)"), bare.out());
+    assertTrue(bare.out().endsWith("Report: no report.html in " + out + "\n"), bare.out());
+  }
+
+  @Test
   void truncatedShardExitsThreeNamingTheFileAndWritesNothing() throws Exception {
     Path model = model(DType.BF16);
     Path shard = shard(model, 1);

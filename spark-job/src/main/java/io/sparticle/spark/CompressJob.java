@@ -172,6 +172,7 @@ public final class CompressJob {
       mixtures[i] = fits[i] == null ? null : fits[i].mixture();
     }
     phases.begin("encode", "write " + plan.parts().size() + " parts to " + out);
+    ReportTables.warmUp();
     List<EncodePass.PartResult> parts = EncodePass.run(jsc, plan, codebooks, mixtures, scales, imp,
         out.toString(), conf, meter, phases);
     timer.lap("encode");

@@ -76,6 +76,37 @@ final class ReportTables {
 
   private ReportTables() {}
 
+  /**
+   * Loads and compiles the Parquet writer on a daemon thread, by writing a one-row table into
+   * memory: its first use in a JVM costs about half a second (class loading, codec set-up), which
+   * the commit would otherwise wait for. The compress calls it when the encode pass starts, while
+   * the driver waits for the executors. Once per JVM; failures are left to the real write.
+   */
+  static void warmUp() {
+    if (warmedUp) {
+      return;
+    }
+    warmedUp = true;
+    Thread t = new Thread(() -> {
+      try {
+        SimpleGroupFactory rows = new SimpleGroupFactory(GROUP_SCHEMA);
+        try (ParquetWriter<Group> w = writer(new ByteArrayOutputStream(), GROUP_SCHEMA)) {
+          w.write(rows.newGroup().append("name", "").append("method", "").append("scope", "")
+              .append("k", 0).append("bits", 0).append("tensors", 0).append("params", 0L)
+              .append("stored_bytes", 0L).append("bits_per_weight", 0.0).append("sqnr_db", 0.0)
+              .append("mse", 0.0).append("max_abs_err", 0.0).append("kmeans_iterations", 0)
+              .append("histogram_points", 0));
+        }
+      } catch (IOException | RuntimeException e) {
+        // The real write reports it.
+      }
+    }, "sparticle-report-tables-warm-up");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  private static volatile boolean warmedUp;
+
   /** Writes both tables of {@code report} into {@code out} and answers their manifest entries. */
   static List<Manifest.FileEntry> write(Path out, CompressReport report, Configuration conf)
       throws IOException {

@@ -46,12 +46,21 @@ class LauncherConsoleTest {
 
   /** Runs the launcher on the embedded Spark (SPARK_HOME unset), stdout and stderr piped. */
   static Run launch(String... args) throws Exception {
+    return launch(LAUNCHER, "-Xmx1g", args);
+  }
+
+  /** Runs {@code launcher} with these JVM options (null: the launcher's default). */
+  static Run launch(Path launcher, String javaOpts, String... args) throws Exception {
     List<String> cmd = new ArrayList<>();
-    cmd.add(LAUNCHER.toString());
+    cmd.add(launcher.toString());
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().remove("SPARK_HOME");
-    pb.environment().put("SPARTICLE_JAVA_OPTS", "-Xmx1g");
+    if (javaOpts != null) {
+      pb.environment().put("SPARTICLE_JAVA_OPTS", javaOpts);
+    } else {
+      pb.environment().remove("SPARTICLE_JAVA_OPTS");
+    }
     Process p = pb.start();
     p.getOutputStream().close();
     CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
@@ -135,6 +144,30 @@ class LauncherConsoleTest {
     assertEquals(1, missing.errLines().size(), missing.err());
     assertTrue(missing.err().matches("sparticle: error: .*nope does not exist \\(exit 4 IO_FAILURE\\)\n"),
         missing.err());
+  }
+
+  /**
+   * What a new user runs first, as the README says: a fresh clone's {@code submit/sparticle demo},
+   * which builds the job jar on first use (Maven's output must not show), then compresses and
+   * evaluates the real model.
+   */
+  @Test
+  void demoFromAFreshClonePrintsOnlySparticlesLines() throws Exception {
+    Path root = LAUNCHER.getParent().getParent();
+    Path fresh = tmp.resolve("fresh");
+    Process clone = new ProcessBuilder("git", "clone", "-q", root.toString(), fresh.toString())
+        .redirectErrorStream(true).start();
+    String cloneOut = read(clone.getInputStream());
+    assertTrue(clone.waitFor(2, TimeUnit.MINUTES) && clone.exitValue() == 0,
+        "git clone of " + root + " (the tests run in a git checkout): " + cloneOut);
+    Run d = launch(fresh.resolve("submit").resolve("sparticle"), null, "demo", "--dir",
+        tmp.resolve("demo").toString());
+    assertEquals(0, d.code(), d.err());
+    assertClean(d);
+    assertEquals(List.of("sparticle: building the job jar (first use) ..."), d.errLines(),
+        "stderr: the first-use notice only");
+    assertTrue(Pattern.compile("(?m)^sparticle +4 +\\d+\\.\\d\\d +\\d+\\.\\d\\d ").matcher(d.out()).find(),
+        "the demo's result line:\n" + d.out());
   }
 
   @Test

@@ -43,7 +43,9 @@ def test_spark_submit_runs_compress_decompress_verify_like_the_embedded_launcher
     assert submitted.keys() == embedded.keys()
     assert "report.json" in submitted and "_SUCCESS" in submitted
     for f in submitted:
-        if f != "report.json":  # report.json holds timings
+        # report.json holds timings; the report's page and tables (report.html, report/) are
+        # not held to the data files' byte-for-byte promise
+        if f not in ("report.json", "report.html") and not f.startswith("report/"):
             assert submitted[f] == embedded[f], f"{f} differs between spark-submit and embedded"
     # decompress rebuilt the input's files (shards, index) the same way through both launchers
     restored = tree(sd)

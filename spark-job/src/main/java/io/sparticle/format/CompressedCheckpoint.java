@@ -68,9 +68,7 @@ public final class CompressedCheckpoint {
       r.readFully(0, json, 0, json.length);
     }
     Manifest manifest = Manifest.parse(m, json);
-    List<Manifest.FileEntry> listed = new java.util.ArrayList<>(manifest.files());
-    listed.addAll(manifest.extras());
-    for (Manifest.FileEntry f : listed) {
+    for (Manifest.FileEntry f : manifest.files()) {
       long size = dir.length(f.name());
       if (size < 0) {
         throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.child(f.name()), null,
@@ -79,6 +77,12 @@ public final class CompressedCheckpoint {
       if (size != f.size()) {
         throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.child(f.name()), null,
             "is " + size + " bytes but the manifest says " + f.size());
+      }
+    }
+    for (Manifest.Extra e : manifest.extras()) {
+      if (dir.length(e.name()) < 0) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED, dir.child(e.name()), null,
+            "listed in the manifest's extras but missing");
       }
     }
     return new CompressedCheckpoint(dir, manifest);

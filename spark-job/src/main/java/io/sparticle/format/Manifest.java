@@ -46,7 +46,7 @@ public record Manifest(
     List<FileEntry> files,
     List<GroupEntry> groups,
     List<TensorEntry> tensors,
-    List<FileEntry> extras) {
+    List<Extra> extras) {
 
   public static final String FILE_NAME = "manifest.json";
   /**
@@ -106,8 +106,20 @@ public record Manifest(
         List.of());
   }
 
+  /**
+   * A file beside the checkpoint that no decoder reads, such as the report's tables: its name (a
+   * plain name, or one directory and a plain name) and its format ({@code "parquet"}). Listed by
+   * name only: its contents are measurements, like report.json's, not held to the data files'
+   * byte-for-byte promise (a cluster run once wrote tables of other bytes than local mode), while
+   * the manifest must stay byte-identical wherever the job runs.
+   */
+  public record Extra(String name, String format) {}
+
+  /** Formats of {@link Extra} files this reader can check. */
+  public static final String EXTRA_PARQUET = "parquet";
+
   /** The same manifest with these extras. */
-  public Manifest withExtras(List<FileEntry> extras) {
+  public Manifest withExtras(List<Extra> extras) {
     return new Manifest(formatVersion, requiredFeatures, createdBy, source, codebooksFile, files,
         groups, tensors, extras);
   }
@@ -391,7 +403,10 @@ public record Manifest(
     root.put("codebooks_file", codebooksFile);
     writeFiles(root.putArray("files"), files);
     if (!extras.isEmpty()) {
-      writeFiles(root.putArray("extras"), extras);
+      ArrayNode ex = root.putArray("extras");
+      for (Extra e : extras) {
+        ex.addObject().put("name", e.name()).put("format", e.format());
+      }
     }
     ArrayNode gs = root.putArray("groups");
     for (GroupEntry g : groups) {
@@ -606,19 +621,27 @@ public record Manifest(
     }
     // Extras: files beside the checkpoint's own that no decoder reads (the report's tables),
     // listed so that verify checks them; one directory level at most ("report/tensors.parquet").
-    List<FileEntry> extras = root.has("extras") ? readFiles(file, root, "extras") : List.of();
+    List<Extra> extras = new ArrayList<>();
     Set<String> extraNames = new HashSet<>();
-    for (FileEntry f : extras) {
-      String[] parts = f.name().split("/", -1);
-      if (parts.length > 2) {
-        throw bad(file, null, "extra file '" + f.name() + "' is more than one directory deep");
-      }
-      for (String part : parts) {
-        checkPlainName(file, part);
-      }
-      if (fileNames.contains(parts[0]) || fileNames.contains(f.name())
-          || !extraNames.add(f.name())) {
-        throw bad(file, null, "extra file '" + f.name() + "' is listed twice");
+    if (root.has("extras")) {
+      for (JsonNode e : array(file, root, "extras")) {
+        String name = textField(file, null, e, "name");
+        String format = textField(file, null, e, "format");
+        if (!format.equals(EXTRA_PARQUET)) {
+          throw bad(file, null, "extra file '" + name + "' has format '" + format
+              + "' that this reader does not know (it knows " + EXTRA_PARQUET + ")");
+        }
+        String[] parts = name.split("/", -1);
+        if (parts.length > 2) {
+          throw bad(file, null, "extra file '" + name + "' is more than one directory deep");
+        }
+        for (String part : parts) {
+          checkPlainName(file, part);
+        }
+        if (fileNames.contains(parts[0]) || fileNames.contains(name) || !extraNames.add(name)) {
+          throw bad(file, null, "extra file '" + name + "' is listed twice");
+        }
+        extras.add(new Extra(name, format));
       }
     }
     String codebooks = textField(file, null, root, "codebooks_file");
@@ -956,13 +979,8 @@ public record Manifest(
 
   private static List<FileEntry> readFiles(String file, JsonNode parent)
       throws CheckpointFormatException {
-    return readFiles(file, parent, "files");
-  }
-
-  private static List<FileEntry> readFiles(String file, JsonNode parent, String key)
-      throws CheckpointFormatException {
     List<FileEntry> out = new ArrayList<>();
-    for (JsonNode f : array(file, parent, key)) {
+    for (JsonNode f : array(file, parent, "files")) {
       String name = textField(file, null, f, "name");
       JsonNode size = f.path("size");
       if (!size.isIntegralNumber() || !size.canConvertToLong() || size.longValue() < 0) {

@@ -31,9 +31,7 @@ final class ChecksumPass {
   static void run(JavaSparkContext jsc, Path in, Manifest manifest, Configuration conf,
       ReadMeter meter, JobPhases phases) throws CheckpointFormatException {
     List<FileCheck> files = new ArrayList<>();
-    List<Manifest.FileEntry> listed = new ArrayList<>(manifest.files());
-    listed.addAll(manifest.extras());
-    for (Manifest.FileEntry f : listed) {
+    for (Manifest.FileEntry f : manifest.files()) {
       files.add(new FileCheck(new Path(in, f.name()).toString(), f.name(), f.size(), f.crc32c()));
     }
     SerializableConfiguration c = new SerializableConfiguration(conf);

@@ -4,7 +4,6 @@ import io.sparticle.format.Manifest;
 import io.sparticle.quant.ErrorStats;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
@@ -23,13 +22,13 @@ import io.sparticle.io.Storage;
  * The report's rows as Parquet tables in the output directory, so that a nightly job's history can
  * be queried with Spark SQL: {@code report/tensors.parquet}, one row per compressed tensor, and
  * {@code report/groups.parquet}, one row per group, with report.json's column names. Single files,
- * written by the driver through the same all-or-nothing writer as the manifest and listed in the
- * manifest's {@code extras} with their sizes and CRC-32C, which {@code verify} checks.
+ * written by the driver through the same all-or-nothing writer as the manifest and listed by name
+ * in the manifest's {@code extras} ({@link Manifest.Extra}: the manifest must stay byte-identical
+ * wherever the job runs, and these are measurements), which {@code verify} checks.
  *
- * <p>Only what the compress computed goes in, no time and no path: the tables are as
- * deterministic as the data files, so a re-run of the same command writes the same manifest. Which
- * run a row came from is the file's: Spark SQL's {@code _metadata.file_path} and
- * {@code _metadata.file_modification_time} columns.
+ * <p>Only what the compress computed goes in, no time and no path, so a re-run of the same
+ * command on the same machine writes the same bytes. Which run a row came from is the file's:
+ * Spark SQL's {@code _metadata.file_path} and {@code _metadata.file_modification_time} columns.
  */
 final class ReportTables {
   static final String DIR = "report";
@@ -108,13 +107,13 @@ final class ReportTables {
   private static volatile boolean warmedUp;
 
   /** Writes both tables of {@code report} into {@code out} and answers their manifest entries. */
-  static List<Manifest.FileEntry> write(Path out, CompressReport report, Configuration conf)
+  static List<Manifest.Extra> write(Path out, CompressReport report, Configuration conf)
       throws IOException {
     Storage.forWriting(out, conf).mkdirs(new Path(out, DIR));
-    List<Manifest.FileEntry> entries = new ArrayList<>();
-    entries.add(writeFile(out, TENSORS, tensors(report), conf));
-    entries.add(writeFile(out, GROUPS, groups(report), conf));
-    return entries;
+    OutputDirectory.writeSmall(out, TENSORS, tensors(report), conf);
+    OutputDirectory.writeSmall(out, GROUPS, groups(report), conf);
+    return List.of(new Manifest.Extra(TENSORS, Manifest.EXTRA_PARQUET),
+        new Manifest.Extra(GROUPS, Manifest.EXTRA_PARQUET));
   }
 
   /** The tensors table's rows. */
@@ -182,12 +181,6 @@ final class ReportTables {
         .withConf(new Configuration(false))
         .withCompressionCodec(CompressionCodecName.SNAPPY)
         .build();
-  }
-
-  private static Manifest.FileEntry writeFile(Path out, String name, byte[] bytes,
-      Configuration conf) throws IOException {
-    io.sparticle.io.OutputFile.Committed c = OutputDirectory.writeSmall(out, name, bytes, conf);
-    return new Manifest.FileEntry(name, c.size(), c.crc32c());
   }
 
   /** A Parquet file written into memory: the tables are small, and written whole afterwards. */

@@ -82,6 +82,7 @@ public final class VerifyJob {
     List<StoredTensor> stored = checkpoint.tensors();
 
     checkNothingUnlisted(checkpoint);
+    checkExtras(checkpoint);
     ChecksumPass.run(jsc, in, manifest, conf, new ReadMeter(jsc), phases);
     if (against != null) {
       phases.begin("compare", "compare with " + against);
@@ -113,11 +114,11 @@ public final class VerifyJob {
     }
     // Extras may lie one directory down (report/tensors.parquet): that directory holds only them.
     java.util.Set<String> extraDirs = new java.util.TreeSet<>();
-    for (Manifest.FileEntry f : checkpoint.manifest().extras()) {
-      listed.add(f.name());
-      int slash = f.name().indexOf('/');
+    for (Manifest.Extra e : checkpoint.manifest().extras()) {
+      listed.add(e.name());
+      int slash = e.name().indexOf('/');
       if (slash > 0) {
-        extraDirs.add(f.name().substring(0, slash));
+        extraDirs.add(e.name().substring(0, slash));
       }
     }
     List<String> unlisted = new ArrayList<>();
@@ -141,6 +142,42 @@ public final class VerifyJob {
               + (unlisted.size() > 10 ? ", ..." : ""));
     }
   }
+
+  /**
+   * Every extra is a file of its format: for Parquet, "PAR1" at both ends and a footer that fits
+   * in the file (what a reader checks before anything else). Extras are listed by name only, so
+   * this is what verify can check of them (see {@link Manifest.Extra}).
+   */
+  static void checkExtras(CompressedCheckpoint checkpoint) throws IOException {
+    for (Manifest.Extra e : checkpoint.manifest().extras()) {
+      long len = checkpoint.directory().length(e.name());
+      String problem = null;
+      if (len < 12) {
+        problem = "is " + len + " bytes, too short for a Parquet file";
+      } else {
+        byte[] head = new byte[4];
+        byte[] tail = new byte[8];
+        try (RangeReader r = checkpoint.directory().file(e.name(), len).open()) {
+          r.readFully(0, head, 0, 4);
+          r.readFully(len - 8, tail, 0, 8);
+        }
+        long footer = java.nio.ByteBuffer.wrap(tail, 0, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .getInt() & 0xffffffffL;
+        if (!Arrays.equals(head, PARQUET_MAGIC)
+            || !Arrays.equals(Arrays.copyOfRange(tail, 4, 8), PARQUET_MAGIC)) {
+          problem = "is not a Parquet file (no PAR1 at its start and end)";
+        } else if (footer > len - 12) {
+          problem = "has a Parquet footer of " + footer + " bytes in a file of " + len;
+        }
+      }
+      if (problem != null) {
+        throw new CheckpointFormatException(Reason.INVALID_COMPRESSED,
+            checkpoint.directory().child(e.name()), null, problem);
+      }
+    }
+  }
+
+  private static final byte[] PARQUET_MAGIC = {'P', 'A', 'R', '1'};
 
   /** A tensor to compare: its bytes in the input, and how the checkpoint stores it. */
   /**

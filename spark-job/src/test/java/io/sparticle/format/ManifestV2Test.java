@@ -83,23 +83,24 @@ class ManifestV2Test {
   /** Extras (the report's tables) round-trip, are written only when there are some, and are checked. */
   @Test
   void extrasRoundTripAndAreChecked() throws Exception {
-    List<FileEntry> extras = List.of(new FileEntry("report/tensors.parquet", 700, "01234567"),
-        new FileEntry("report/groups.parquet", 300, "89abcdef"));
+    List<Manifest.Extra> extras = List.of(new Manifest.Extra("report/tensors.parquet", "parquet"),
+        new Manifest.Extra("report/groups.parquet", "parquet"));
     Manifest m = example().withExtras(extras);
     assertEquals(extras, Manifest.parse(FILE, m.toJson()).extras());
     assertEquals(false, MAPPER.readTree(example().toJson()).has("extras"));
     assertEquals(List.of(), Manifest.parse(FILE, example().toJson()).extras());
 
     Consumer<ObjectNode> base = r -> r.set("extras", MAPPER.valueToTree(List.of(
-        Map.of("name", "report/tensors.parquet", "size", 700, "crc32c", "01234567"))));
+        Map.of("name", "report/tensors.parquet", "format", "parquet"))));
     rejects(null, "extra file 'a/b/c.parquet' is more than one directory deep",
         base.andThen(r -> ((ObjectNode) r.get("extras").get(0)).put("name", "a/b/c.parquet")));
     rejects(null, "file name '..' is not a plain file name",
         base.andThen(r -> ((ObjectNode) r.get("extras").get(0)).put("name", "../x.parquet")));
     rejects(null, "extra file '" + PART + "' is listed twice",
         base.andThen(r -> ((ObjectNode) r.get("extras").get(0)).put("name", PART)));
-    rejects(null, "file 'report/tensors.parquet' has an invalid crc32c 'xyz'",
-        base.andThen(r -> ((ObjectNode) r.get("extras").get(0)).put("crc32c", "xyz")));
+    rejects(null, "extra file 'report/tensors.parquet' has format 'orc' that this reader does not "
+        + "know (it knows parquet)",
+        base.andThen(r -> ((ObjectNode) r.get("extras").get(0)).put("format", "orc")));
   }
 
   private static void rejects(String tensor, String message, Consumer<ObjectNode> edit) throws Exception {

@@ -197,7 +197,7 @@ class ClusterTest {
     }
   }
 
-  /** The same files as the local-mode run, byte for byte but report.json, and it verifies. */
+  /** The same files as the local-mode run, byte for byte but the report's, and it verifies. */
   private static void assertSameOutput(Path out) throws IOException {
     Checkpoints.assertSameOutput(reference, out);
     VerifyJob.verify(SharedSpark.get(), out.toString(), model.toString());

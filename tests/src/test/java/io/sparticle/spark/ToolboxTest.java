@@ -203,7 +203,7 @@ class ToolboxTest {
             .sorted().toList(), "nothing else stored");
     assertEquals(Checkpoints.fileNames(packed.resolve("report")).stream()
         .map(f -> "report/" + f).toList(),
-        m.extras().stream().map(Manifest.FileEntry::name).sorted().toList(), "the report's tables");
+        m.extras().stream().map(Manifest.Extra::name).sorted().toList(), "the report's tables");
 
     if (spec.entropy() != EncodingSpec.Entropy.NONE) {
       checkEntropy(name, packed, m, json);

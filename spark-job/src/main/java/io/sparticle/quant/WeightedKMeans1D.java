@@ -392,26 +392,18 @@ public final class WeightedKMeans1D {
       boolean apply) {
     double x0 = values[at];
     double gain = 0;
-    for (int i = at; i >= 0; i--) {
-      double d = values[i] - x0;
-      double dd = d * d;
-      if (!(dd < closest[i])) {
-        break;
-      }
-      gain += weights[i] * (dd - closest[i]);
-      if (apply) {
-        closest[i] = dd;
-      }
-    }
-    for (int i = at + 1; i < values.length; i++) {
-      double d = values[i] - x0;
-      double dd = d * d;
-      if (!(dd < closest[i])) {
-        break;
-      }
-      gain += weights[i] * (dd - closest[i]);
-      if (apply) {
-        closest[i] = dd;
+    // Down from the candidate's own point, then up from the one above it.
+    for (int step = -1; step <= 1; step += 2) {
+      for (int i = step < 0 ? at : at + 1; i >= 0 && i < values.length; i += step) {
+        double d = values[i] - x0;
+        double dd = d * d;
+        if (!(dd < closest[i])) {
+          break;
+        }
+        gain += weights[i] * (dd - closest[i]);
+        if (apply) {
+          closest[i] = dd;
+        }
       }
     }
     return gain;

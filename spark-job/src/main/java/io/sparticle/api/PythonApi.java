@@ -68,33 +68,12 @@ public final class PythonApi {
       boolean overwrite) throws IOException {
     DecompressJob.Result r = Sparticle.decompress(spark).input(input).output(output)
         .format(format).overwrite(overwrite).execute();
-    ObjectNode o = JSON.createObjectNode();
-    o.put("output", r.output());
-    o.put("files", r.files());
-    o.put("params", r.params());
-    o.put("bytes", r.bytes());
-    o.put("seconds", r.seconds());
-    o.put("bytes_read", r.readBytes());
-    if (r.readRequests() >= 0) {
-      o.put("read_requests", r.readRequests());
-    }
-    return o.toString();
+    return r.toJson().toString();
   }
 
   /** Verifies a compressed checkpoint, and with {@code against} (or null) that it is its input's. */
   public static String verify(SparkSession spark, String dir, String against) throws IOException {
-    VerifyJob.Result r = VerifyJob.verify(spark, dir, against);
-    ObjectNode o = JSON.createObjectNode();
-    o.put("dir", r.dir());
-    o.put("files", r.files());
-    o.put("bytes", r.bytes());
-    o.put("tensors", r.tensors());
-    if (r.against() == null) {
-      o.putNull("against");
-    } else {
-      o.put("against", r.against());
-    }
-    return o.toString();
+    return VerifyJob.verify(spark, dir, against).toJson().toString();
   }
 
   /**

@@ -363,14 +363,7 @@ public final class SparticleCli implements Callable<Integer> {
       DecompressJob.Result r = Sparticle.decompress(session).input(input).output(output)
           .format(format).overwrite(overwrite).progress(console.progress()).execute();
       if (json) {
-        com.fasterxml.jackson.databind.node.ObjectNode o = ConsoleOptions.object();
-        o.put("output", r.output());
-        o.put("files", r.files());
-        o.put("params", r.params());
-        o.put("bytes", r.bytes());
-        o.put("seconds", r.seconds());
-        o.put("bytes_read", r.readBytes());
-        console.json(o);
+        console.json(r.toJson());
       }
       console.out(json).printf(Locale.ROOT, "Decompressed %,d params into %d file(s), %,d bytes in %.1f s (%.1fM params/s)%n  output  %s%n",
           r.params(), r.files(), r.bytes(), r.seconds(), r.params() / r.seconds() / 1e6, r.output());
@@ -564,11 +557,7 @@ public final class SparticleCli implements Callable<Integer> {
       if (json) {
         com.fasterxml.jackson.databind.node.ObjectNode o = ConsoleOptions.object();
         o.put("ok", true);
-        o.put("dir", r.dir());
-        o.put("files", r.files());
-        o.put("bytes", r.bytes());
-        o.put("tensors", r.tensors());
-        o.put("against", r.against());
+        o.setAll(r.toJson());
         console.json(o);
       }
       console.out(json).printf(Locale.ROOT, "OK %s: %d files, %,d bytes, %d tensors; sizes, checksums and tensors verified%s%n",

@@ -88,7 +88,23 @@ public final class DecompressJob {
    * Result of a decompress run; {@code readRequests} is -1 when the store does not count them.
    */
   public record Result(String output, int files, long params, long bytes, double seconds,
-      long readBytes, long readRequests) {}
+      long readBytes, long readRequests) {
+    /** As the Python API and {@code decompress --json} give it. */
+    public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
+      com.fasterxml.jackson.databind.node.ObjectNode o =
+          com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+      o.put("output", output);
+      o.put("files", files);
+      o.put("params", params);
+      o.put("bytes", bytes);
+      o.put("seconds", seconds);
+      o.put("bytes_read", readBytes);
+      if (readRequests >= 0) {
+        o.put("read_requests", readRequests);
+      }
+      return o;
+    }
+  }
 
   /**
    * One output file. For safetensors, {@code header} then the items' bytes. For ONNX, the

@@ -41,7 +41,19 @@ public final class VerifyJob {
   private VerifyJob() {}
 
   /** @param against the input compared with, or null */
-  public record Result(String dir, int files, long bytes, int tensors, String against) {}
+  public record Result(String dir, int files, long bytes, int tensors, String against) {
+    /** As the Python API and {@code verify --json} give it ({@code against} null when none). */
+    public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
+      com.fasterxml.jackson.databind.node.ObjectNode o =
+          com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+      o.put("dir", dir);
+      o.put("files", files);
+      o.put("bytes", bytes);
+      o.put("tensors", tensors);
+      o.put("against", against);
+      return o;
+    }
+  }
 
   public static Result verify(SparkSession spark, String dir) throws IOException {
     return verify(spark, dir, null);

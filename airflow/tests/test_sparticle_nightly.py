@@ -85,7 +85,9 @@ def test_nightly_run_and_rerun_of_the_same_date(dag, no_retries, models, jar, sp
     second = tree(out)
     assert second.keys() == first.keys()
     for f in first:
-        if f != "report.json":
+        # report.json holds timings; the report's page and tables (report.html, report/) are
+        # not held to the data files' byte-for-byte promise
+        if f not in ("report.json", "report.html") and not f.startswith("report/"):
             assert second[f] == first[f], f
     assert json.loads(second["report.json"])["totals"]["seconds"] != report["totals"]["seconds"]
 

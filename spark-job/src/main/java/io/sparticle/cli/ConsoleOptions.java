@@ -46,6 +46,14 @@ final class ConsoleOptions {
     }
   }
 
+  /** Prints a warning line on stderr (unless --quiet). */
+  void warn(String line) {
+    if (!quiet) {
+      System.err.println(line);
+      System.err.flush();
+    }
+  }
+
   static ObjectNode object() {
     return JSON.createObjectNode();
   }

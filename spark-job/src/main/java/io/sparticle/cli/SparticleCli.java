@@ -345,7 +345,8 @@ public final class SparticleCli implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace a non-empty output directory")
     boolean overwrite;
 
-    @Option(names = "--format", description = "onnx or safetensors; default: the source's format")
+    @Option(names = "--format", description = "onnx, onnx-compressed (a runnable .onnx whose weights stay "
+        + "codes and codebooks, computed in the graph) or safetensors; default: the source's format")
     String format;
 
     @Option(names = "--json", description = "Print only the result's totals, as one JSON line")
@@ -362,6 +363,8 @@ public final class SparticleCli implements Callable<Integer> {
       SparkSession session = runtime.session("sparticle decompress");
       DecompressJob.Result r = Sparticle.decompress(session).input(input).output(output)
           .format(format).overwrite(overwrite).progress(console.progress()).execute();
+      r.keptDense().forEach((tensor, why) -> console.warn(
+          "sparticle: warning: '" + tensor + "' is written dense: " + why));
       if (json) {
         console.json(r.toJson());
       }
@@ -444,6 +447,11 @@ public final class SparticleCli implements Callable<Integer> {
             + "minilm the embeddings' mean cosine and Spearman")
     boolean methodTable;
 
+    @Option(names = "--runnable-table",
+        description = "minilm: at 4 bits per method, the runnable compressed .onnx (decompress --format "
+            + "onnx-compressed) against the original and the dense rebuild: bytes, load time, latency")
+    boolean runnableTable;
+
     @Option(names = "--only", paramLabel = "METHOD",
         description = "With --method-table: only these rows' methods (repeatable), e.g. 'uniform/block64'")
     java.util.List<String> only;
@@ -475,6 +483,13 @@ public final class SparticleCli implements Callable<Integer> {
       try (io.sparticle.eval.EmbeddingEvaluator eval =
           io.sparticle.eval.EmbeddingEvaluator.builder().tokenizer(m.tokenizer()).build()) {
         out.printf(Locale.ROOT, "all-MiniLM-L6-v2 (%s), %d sentences, mean pooling%n", m.model(), sentences.size());
+        if (runnableTable) {
+          out.printf(Locale.ROOT, "ONNX Runtime %s for Java, CPU (%d cores), default session options, 120 sentences one at a time%n",
+              io.sparticle.eval.EmbeddingEvaluator.runtimeVersion(), Runtime.getRuntime().availableProcessors());
+          io.sparticle.eval.RunnableTable.run(session, m.model(), eval, sentences, work, out);
+          out.println("Compressed checkpoints, dense and runnable models: " + work);
+          return 0;
+        }
         if (methodTable) {
           io.sparticle.eval.MethodTable.run(session, m.model(), eval, sentences, work, out,
               only != null ? only : java.util.List.copyOf(io.sparticle.eval.MethodTable.METHODS.keySet()));

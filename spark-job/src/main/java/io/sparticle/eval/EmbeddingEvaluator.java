@@ -170,6 +170,46 @@ public final class EmbeddingEvaluator implements AutoCloseable {
     return onNativeStack(() -> embedBatches(model, tokenize(sentences)));
   }
 
+  /**
+   * How fast a model loads and runs: {@code loadSeconds} to create its ONNX Runtime session
+   * (default options, so the time a runnable compressed model takes to compute its weights is in
+   * it), {@code msPerSentence} the mean time of one sentence run alone (after one warm-up run),
+   * and the L2-normalized embeddings of those runs.
+   */
+  public record Timing(double loadSeconds, double msPerSentence, double[][] embeddings) {}
+
+  /** Loads {@code model} and embeds each sentence alone, timing both (see {@link Timing}). */
+  public Timing time(Path model, List<String> sentences) throws IOException {
+    return onNativeStack(() -> {
+      if (!Files.isRegularFile(model)) {
+        throw new IOException("Model file " + model + " does not exist");
+      }
+      List<Batch> singles = tokenize(sentences, 1);
+      double[][] out = new double[singles.size()][];
+      OrtEnvironment env = OrtEnvironment.getEnvironment();
+      long t0 = System.nanoTime();
+      try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+          OrtSession session = env.createSession(model.toString(), options)) {
+        double load = (System.nanoTime() - t0) / 1e9;
+        Signature sig = Signature.of(model, session);
+        run(model, env, session, sig, singles.get(0), out);
+        long t1 = System.nanoTime();
+        for (Batch batch : singles) {
+          run(model, env, session, sig, batch, out);
+        }
+        double ms = (System.nanoTime() - t1) / 1e6 / singles.size();
+        return new Timing(load, ms, out);
+      } catch (OrtException e) {
+        throw new IOException("Cannot run model " + model + ": " + e.getMessage(), e);
+      }
+    });
+  }
+
+  /** The ONNX Runtime version in use (loads the native library on a large stack). */
+  public static String runtimeVersion() throws IOException {
+    return onNativeStack(() -> OrtEnvironment.getEnvironment().getVersion());
+  }
+
   /** Stack for the native tokenizer and ONNX Runtime calls. */
   static final long NATIVE_STACK_BYTES = 64L << 20;
 
@@ -250,6 +290,10 @@ public final class EmbeddingEvaluator implements AutoCloseable {
   record Batch(int first, int rows, int length, long[] inputIds, long[] attentionMask) {}
 
   List<Batch> tokenize(List<String> sentences) {
+    return tokenize(sentences, batchSize);
+  }
+
+  private List<Batch> tokenize(List<String> sentences, int batchSize) {
     if (sentences.size() < Sentences.MIN_SENTENCES) {
       throw new IllegalArgumentException(
           "Need at least " + Sentences.MIN_SENTENCES + " sentences, got " + sentences.size());

@@ -37,6 +37,11 @@ public final class SparseOutliers {
     return positions.length;
   }
 
+  /** The outliers' values, each the tensor's dtype bytes, in position order. */
+  public byte[] values() {
+    return values.clone();
+  }
+
   /** Element index of outlier {@code i}, ascending. */
   public long position(int i) {
     return positions[i];

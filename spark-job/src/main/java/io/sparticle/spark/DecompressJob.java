@@ -9,6 +9,9 @@ import io.sparticle.io.HadoopDirectory;
 import io.sparticle.format.Manifest;
 import io.sparticle.format.SafetensorsLayout;
 import io.sparticle.format.ShardIndex;
+import io.sparticle.format.onnx.CompressedOnnxWriter;
+import io.sparticle.format.onnx.PayloadWriter;
+import io.sparticle.format.onnx.WeightGraph;
 import io.sparticle.io.HadoopInputFile;
 import io.sparticle.io.RangeReader;
 import io.sparticle.io.SequentialReaders;
@@ -18,9 +21,11 @@ import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -34,6 +39,8 @@ import org.apache.spark.sql.SparkSession;
  * per output file decodes.
  */
 public final class DecompressJob {
+  /** The format of a runnable .onnx whose weights stay codes and codebooks. */
+  public static final String ONNX_COMPRESSED = "onnx-compressed";
   private final SparkSession spark;
   private String input;
   private String output;
@@ -62,12 +69,16 @@ public final class DecompressJob {
   }
 
   /**
-   * {@code onnx} or {@code safetensors}; by default what the source was. An ONNX source can be
-   * rebuilt as a working .onnx (from its skeleton) or as one {@code model.safetensors}.
+   * {@code onnx}, {@code onnx-compressed} or {@code safetensors}; by default what the source was.
+   * An ONNX source can be rebuilt as a working .onnx (from its skeleton), as a runnable .onnx
+   * whose encoded weights stay codes and codebooks that the graph turns into weights
+   * ({@code onnx-compressed}, FORMAT.md section 7), or as one {@code model.safetensors}.
    */
   public DecompressJob format(String format) {
-    if (format != null && !format.equals("onnx") && !format.equals("safetensors")) {
-      throw new IllegalArgumentException("Cannot set format to " + format + ": must be onnx or safetensors");
+    if (format != null && !format.equals("onnx") && !format.equals(ONNX_COMPRESSED)
+        && !format.equals("safetensors")) {
+      throw new IllegalArgumentException(
+          "Cannot set format to " + format + ": must be onnx, onnx-compressed or safetensors");
     }
     this.format = format;
     return this;
@@ -86,9 +97,19 @@ public final class DecompressJob {
 
   /**
    * Result of a decompress run; {@code readRequests} is -1 when the store does not count them.
+   * {@code keptDense}: for {@code onnx-compressed}, the encoded tensors written dense, and why.
    */
   public record Result(String output, int files, long params, long bytes, double seconds,
-      long readBytes, long readRequests) {
+      long readBytes, long readRequests, Map<String, String> keptDense) {
+    public Result {
+      keptDense = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(keptDense));
+    }
+
+    public Result(String output, int files, long params, long bytes, double seconds,
+        long readBytes, long readRequests) {
+      this(output, files, params, bytes, seconds, readBytes, readRequests, Map.of());
+    }
+
     /** As the Python API and {@code decompress --json} give it. */
     public com.fasterxml.jackson.databind.node.ObjectNode toJson() {
       com.fasterxml.jackson.databind.node.ObjectNode o =
@@ -102,6 +123,10 @@ public final class DecompressJob {
       if (readRequests >= 0) {
         o.put("read_requests", readRequests);
       }
+      if (!keptDense.isEmpty()) {
+        com.fasterxml.jackson.databind.node.ObjectNode d = o.putObject("kept_dense");
+        keptDense.forEach(d::put);
+      }
       return o;
     }
   }
@@ -111,10 +136,15 @@ public final class DecompressJob {
    * skeleton's bytes with each hole filled by its item's bytes, in order.
    */
   record Task(String fileName, byte[] header, long expectedLength, List<StoredTensor> items,
-      String skeleton, long skeletonLength, List<Manifest.Hole> holes)
+      String skeleton, long skeletonLength, List<Manifest.Hole> holes, Set<String> inGraph)
       implements Serializable {
     Task(String fileName, byte[] header, long expectedLength, List<StoredTensor> items) {
-      this(fileName, header, expectedLength, items, null, 0, List.of());
+      this(fileName, header, expectedLength, items, null, 0, List.of(), null);
+    }
+
+    /** A runnable compressed .onnx: the tensors of {@code inGraph} computed in the graph. */
+    boolean runnable() {
+      return inGraph != null;
     }
   }
 
@@ -170,12 +200,15 @@ public final class DecompressJob {
       shapes.put(t.name(), t.shape());
     }
     Manifest.OnnxSource onnx = manifest.source().onnx();
-    if ("onnx".equals(format) && onnx == null) {
-      throw new IllegalArgumentException("Cannot decompress " + input + " to ONNX: its source was "
-          + manifest.source().format());
+    if (("onnx".equals(format) || ONNX_COMPRESSED.equals(format)) && onnx == null) {
+      throw new IllegalArgumentException("Cannot decompress " + input + " to " + format
+          + ": its source was " + manifest.source().format());
     }
     List<Task> tasks = new ArrayList<>();
-    if (onnx != null && !"safetensors".equals(format)) {
+    Map<String, String> keptDense = new LinkedHashMap<>();
+    if (onnx != null && ONNX_COMPRESSED.equals(format)) {
+      tasks.add(runnableTask(onnxTask(in, checkpoint, onnx, bySource), hadoop, keptDense));
+    } else if (onnx != null && !"safetensors".equals(format)) {
       tasks.add(onnxTask(in, checkpoint, onnx, bySource));
     } else if (onnx != null) {
       // An ONNX source as safetensors: every tensor in one model.safetensors.
@@ -226,7 +259,112 @@ public final class DecompressJob {
     }
     OutputDirectory.markSuccess(out, hadoop);
     return new Result(outDir, tasks.size(), params, bytes, (System.nanoTime() - start) / 1e9,
-        meter.bytes(), meter.requests());
+        meter.bytes(), meter.requests(), keptDense);
+  }
+
+  /**
+   * The .onnx task as a runnable compressed model: which encoded tensors the graph computes
+   * (the model's opset read from the skeleton); the others go into {@code keptDense} with why.
+   */
+  private static Task runnableTask(Task onnx, Configuration hadoop, Map<String, String> keptDense)
+      throws IOException {
+    long opset;
+    try (RangeReader view = skeletonView(onnx, hadoop)) {
+      opset = CompressedOnnxWriter.opset(onnx.fileName(), view, onnx.expectedLength());
+    }
+    Set<String> inGraph = new LinkedHashSet<>();
+    for (StoredTensor item : onnx.items()) {
+      if (item.dense()) {
+        continue;
+      }
+      String why = WeightGraph.refusal(item, opset);
+      if (why == null) {
+        inGraph.add(item.name());
+      } else {
+        keptDense.put(item.name(), why);
+      }
+    }
+    return new Task(onnx.fileName(), onnx.header(), -1, onnx.items(), onnx.skeleton(),
+        onnx.skeletonLength(), onnx.holes(), inGraph);
+  }
+
+  private static RangeReader skeletonView(Task task, Configuration conf) throws IOException {
+    RangeReader skeleton =
+        HadoopInputFile.of(new Path(task.skeleton()), conf, task.skeletonLength()).open();
+    return new CompressedOnnxWriter.SkeletonView(skeleton, holes(task));
+  }
+
+  private static List<CompressedOnnxWriter.Hole> holes(Task task) {
+    List<CompressedOnnxWriter.Hole> holes = new ArrayList<>();
+    for (Manifest.Hole h : task.holes()) {
+      holes.add(new CompressedOnnxWriter.Hole(h.name(), h.offset(), h.length()));
+    }
+    return holes;
+  }
+
+  /**
+   * Writes the runnable compressed .onnx of {@code task}: the graphs of its {@code inGraph}
+   * tensors, the other holes decoded dense. Every data file stays open until the end, since the
+   * codes are read as the initializers are written.
+   */
+  private static long writeRunnable(Task task, PartWriter out, long chunkBytes,
+      SerializableConfiguration conf) throws IOException {
+    Map<String, RangeReader> data = new HashMap<>();
+    try (RangeReader view = skeletonView(task, conf.get())) {
+      Map<String, StoredTensor> byName = new HashMap<>();
+      Map<String, WeightGraph> graphs = new LinkedHashMap<>();
+      Map<String, WeightGraph.Initializer> shared = new LinkedHashMap<>();
+      for (StoredTensor item : task.items()) {
+        byName.put(item.name(), item);
+        RangeReader in = data.get(item.dataFile());
+        if (in == null) {
+          in = HadoopInputFile.of(new Path(item.dataFile()), conf.get(), item.dataFileLength()).open();
+          data.put(item.dataFile(), in);
+        }
+        if (task.inGraph().contains(item.name())) {
+          graphs.put(item.name(), WeightGraph.build(item, in, shared));
+        }
+      }
+      PayloadWriter dense = (name, length, o) -> {
+        StoredTensor item = byName.get(name);
+        RangeReader in = data.get(item.dataFile());
+        if (item.dense()) {
+          byte[] buffer = new byte[(int) Math.min(chunkBytes, Math.max(1, item.byteLength()))];
+          for (long pos = 0; pos < item.byteLength(); pos += buffer.length) {
+            int n = (int) Math.min(buffer.length, item.byteLength() - pos);
+            in.readFully(item.offset() + pos, buffer, 0, n);
+            o.write(buffer, 0, n);
+          }
+        } else {
+          TensorDecoder.decode(item, in, o::write, chunkBytes, PartWriter::stopIfKilled);
+        }
+      };
+      return CompressedOnnxWriter.write(task.fileName(), view, onnxLength(task), holes(task),
+          graphs, shared.values(), dense, new java.io.OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+              out.write(new byte[] {(byte) b}, 0, 1);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+              out.write(b, off, len);
+            }
+          });
+    } finally {
+      for (RangeReader r : data.values()) {
+        r.close();
+      }
+    }
+  }
+
+  /** The original model file's length: the skeleton's and the holes'. */
+  private static long onnxLength(Task task) {
+    long n = task.skeletonLength();
+    for (Manifest.Hole h : task.holes()) {
+      n += h.length();
+    }
+    return n;
   }
 
   /** The rebuilt .onnx: the skeleton with every hole filled by its tensor's bytes. */
@@ -262,7 +400,7 @@ public final class DecompressJob {
     }
     return new Task(onnx.modelFile(), new byte[0], original, items,
         new Path(in, onnx.skeletonFile()).toString(), checkpoint.sizeOf(onnx.skeletonFile()),
-        onnx.holes());
+        onnx.holes(), null);
   }
 
   static long decode(Task task, String outDir, long chunkBytes, SerializableConfiguration conf,
@@ -270,6 +408,12 @@ public final class DecompressJob {
     SequentialReaders readers = new SequentialReaders(conf.get());
     long size;
     try (PartWriter out = PartWriter.open(outDir, task.fileName(), conf.get()); readers) {
+      if (task.runnable()) {
+        long n = writeRunnable(task, out, chunkBytes, conf);
+        size = out.commit(n).size();
+        meter.add(readers.stats());
+        return size;
+      }
       if (task.skeleton() != null) {
         decodeOnnx(task, out, readers, chunkBytes, conf);
       } else {

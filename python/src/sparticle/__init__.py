@@ -62,8 +62,10 @@ def decompress(spark, input: str, output: str, overwrite: bool = False,
                format: str | None = None) -> dict:
     """Rebuilds the original checkpoint files from the compressed checkpoint ``input``.
 
-    ``format``: ``"onnx"`` or ``"safetensors"``; default: the source's. Returns
-    ``{output, files, params, bytes, seconds, bytes_read}``.
+    ``format``: ``"onnx"``, ``"onnx-compressed"`` (a runnable .onnx whose weights stay codes
+    and codebooks, computed in its graph) or ``"safetensors"``; default: the source's. Returns
+    ``{output, files, params, bytes, seconds, bytes_read}``, and for ``onnx-compressed``
+    ``kept_dense`` (tensor name to why) when some encoded tensors had to be written dense.
     """
     cls, _, jsession = _spark.api(spark)
     return _spark.invoke(cls, "decompress", jsession, str(input), str(output), format,

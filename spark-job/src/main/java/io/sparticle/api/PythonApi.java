@@ -63,7 +63,7 @@ public final class PythonApi {
     return new String(report.toJson(), StandardCharsets.UTF_8);
   }
 
-  /** Decompresses {@code input} into {@code output}; {@code format} is onnx, safetensors or null. */
+  /** Decompresses {@code input} into {@code output}; {@code format} is onnx, onnx-compressed, safetensors or null. */
   public static String decompress(SparkSession spark, String input, String output, String format,
       boolean overwrite) throws IOException {
     DecompressJob.Result r = Sparticle.decompress(spark).input(input).output(output)

@@ -69,6 +69,29 @@ class CliTest {
   }
 
   @Test
+  void runnableOnnxNamesEveryTensorItWritesDense() throws Exception {
+    // Opset 9 has no Mod: both weights stay dense, each with a warning and in --json.
+    Path src = io.sparticle.spark.TinyOnnx.write(tmp.resolve("src"), "tiny.onnx", 256, 9, false);
+    Path packed = tmp.resolve("packed");
+    Run c = run("compress", "--input", src.toString(), "--output", packed.toString(), "--progress-interval", "0");
+    assertEquals(0, c.code(), c.err());
+    Run d = run("decompress", "--input", packed.toString(), "--output", tmp.resolve("run").toString(),
+        "--format", "onnx-compressed", "--json", "--progress-interval", "0");
+    assertEquals(0, d.code(), d.err());
+    assertEquals("sparticle: warning: 'w1' is written dense: the model imports ai.onnx opset 9, and the graph needs 11\n"
+        + "sparticle: warning: 'w2' is written dense: the model imports ai.onnx opset 9, and the graph needs 11\n",
+        d.err());
+    assertTrue(d.out().contains("\"kept_dense\":{\"w1\":\"the model imports ai.onnx opset 9"), d.out());
+    assertTrue(Files.exists(tmp.resolve("run/_SUCCESS")));
+    Run bad = run("decompress", "--input", packed.toString(), "--output", tmp.resolve("bad").toString(),
+        "--format", "gguf");
+    assertEquals(2, bad.code(), bad.err());
+    assertEquals("sparticle: error: Cannot set format to gguf: must be onnx, onnx-compressed or safetensors"
+        + " (exit 2 USAGE)\n", bad.err());
+    assertFalse(anySuccess(tmp.resolve("bad")));
+  }
+
+  @Test
   void compressInspectDecompressSucceed() throws Exception {
     Path model = model(DType.BF16);
     Run c = run("compress", "--input", model.toString(), "--output", tmp.resolve("out").toString(), "--bits", "4");

@@ -13,10 +13,10 @@ import java.util.Random;
  * each weight {@code [n, n]} FLOAT of Gaussian values, at a chosen opset, with {@code w2}
  * optionally in an external data file {@code weights.bin}.
  */
-final class TinyOnnx {
+public final class TinyOnnx {
   private TinyOnnx() {}
 
-  static Path write(Path dir, String file, int n, long opset, boolean external) throws Exception {
+  public static Path write(Path dir, String file, int n, long opset, boolean external) throws Exception {
     Files.createDirectories(dir);
     Random r = new Random(7);
     byte[] w1 = weights(n, r);

@@ -76,7 +76,7 @@ public final class WeightGraph {
   private final List<byte[]> nodes;
   private final List<Initializer> initializers;
 
-  private WeightGraph(String tensor, List<byte[]> nodes, List<Initializer> initializers) {
+  WeightGraph(String tensor, List<byte[]> nodes, List<Initializer> initializers) {
     this.tensor = tensor;
     this.nodes = nodes;
     this.initializers = initializers;

@@ -38,7 +38,6 @@ public final class CompressedOnnxWriter {
   private static final int GRAPH_INPUT = 11;
   private static final int TENSOR_NAME = 8;
   private static final int VALUE_INFO_NAME = 1;
-  private static final int COPY_BUFFER = 1 << 20;
 
   private CompressedOnnxWriter() {}
 
@@ -132,12 +131,12 @@ public final class CompressedOnnxWriter {
         continue;
       }
       ProtoReader m = g.message();
-      String name = name(m, field == GRAPH_INITIALIZER ? TENSOR_NAME : VALUE_INFO_NAME);
-      if (name != null && WeightGraph.generated(name)) {
+      String name = OnnxGraph.stringField(m, field == GRAPH_INITIALIZER ? TENSOR_NAME : VALUE_INFO_NAME);
+      if (WeightGraph.generated(name)) {
         throw new IllegalArgumentException("Cannot compute weights in the graph of " + file
             + ": it already has a value named '" + name + "'");
       }
-      if (name != null && graphs.containsKey(name)) {
+      if (graphs.containsKey(name)) {
         if (field == GRAPH_INITIALIZER && !replaced.add(name)) {
           throw g.error("initializer '" + name + "' appears twice");
         }
@@ -192,19 +191,19 @@ public final class CompressedOnnxWriter {
 
   private static long splice(String file, RangeReader in, long length, List<Edit> edits,
       OutputStream out) throws IOException {
-    Counting counting = new Counting(out);
-    byte[] buffer = new byte[COPY_BUFFER];
+    OnnxRewriter.CountingStream counting = new OnnxRewriter.CountingStream(out);
+    byte[] buffer = new byte[OnnxRewriter.COPY_BUFFER];
     long pos = 0;
     for (Edit e : edits) {
       if (e.offset() < pos) {
         throw new IllegalStateException(
             "Edits of " + file + " overlap at byte " + e.offset() + " (copied to " + pos + ")");
       }
-      copy(in, pos, e.offset(), buffer, counting);
+      OnnxRewriter.copy(in, pos, e.offset(), buffer, counting);
       e.fill().write(counting);
       pos = e.end();
     }
-    copy(in, pos, length, buffer, counting);
+    OnnxRewriter.copy(in, pos, length, buffer, counting);
     counting.flush();
     return counting.count;
   }
@@ -218,54 +217,11 @@ public final class CompressedOnnxWriter {
     OnnxRewriter.writePayload(i.data(), new OnnxSkeleton.Hole(i.name(), 0, i.length()), out);
   }
 
-  /** The string field {@code field} of a message, or null. */
-  private static String name(ProtoReader m, int field) throws IOException {
-    String name = null;
-    while (m.next()) {
-      if (m.fieldNumber() == field && m.wireType() == ProtoReader.LEN) {
-        name = m.readString(OnnxModelReader.MAX_STRING_BYTES);
-      } else {
-        m.skip();
-      }
-    }
-    return name;
-  }
-
-  private static void copy(RangeReader in, long from, long to, byte[] buffer, OutputStream out)
-      throws IOException {
-    for (long pos = from; pos < to; ) {
-      int n = (int) Math.min(buffer.length, to - pos);
-      in.readFully(pos, buffer, 0, n);
-      out.write(buffer, 0, n);
-      pos += n;
-    }
-  }
-
   private static byte[] concat(byte[] a, byte[] b) {
     byte[] c = new byte[a.length + b.length];
     System.arraycopy(a, 0, c, 0, a.length);
     System.arraycopy(b, 0, c, a.length, b.length);
     return c;
-  }
-
-  private static final class Counting extends java.io.FilterOutputStream {
-    long count;
-
-    Counting(OutputStream out) {
-      super(out);
-    }
-
-    @Override
-    public void write(int b) throws IOException {
-      out.write(b);
-      count++;
-    }
-
-    @Override
-    public void write(byte[] b, int off, int len) throws IOException {
-      out.write(b, off, len);
-      count += len;
-    }
   }
 
   /**

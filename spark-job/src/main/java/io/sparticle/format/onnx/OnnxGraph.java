@@ -160,15 +160,20 @@ public final class OnnxGraph {
   }
 
   private static String valueInfoName(ProtoReader v) throws IOException {
-    String name = "";
-    while (v.next()) {
-      if (v.fieldNumber() == VALUE_INFO_NAME && v.wireType() == ProtoReader.LEN) {
-        name = v.readString(OnnxModelReader.MAX_STRING_BYTES);
+    return stringField(v, VALUE_INFO_NAME);
+  }
+
+  /** The last string field {@code field} of message {@code m} (read to its end), or "". */
+  static String stringField(ProtoReader m, int field) throws IOException {
+    String s = "";
+    while (m.next()) {
+      if (m.fieldNumber() == field && m.wireType() == ProtoReader.LEN) {
+        s = m.readString(OnnxModelReader.MAX_STRING_BYTES);
       } else {
-        v.skip();
+        m.skip();
       }
     }
-    return name;
+    return s;
   }
 
   /**

@@ -112,7 +112,7 @@ public final class OnnxRewriter {
     }
   }
 
-  private static long copy(RangeReader in, long from, long to, byte[] buffer, OutputStream out) throws IOException {
+  static long copy(RangeReader in, long from, long to, byte[] buffer, OutputStream out) throws IOException {
     for (long pos = from; pos < to; ) {
       int n = (int) Math.min(buffer.length, to - pos);
       in.readFully(pos, buffer, 0, n);
@@ -123,7 +123,7 @@ public final class OnnxRewriter {
   }
 
   /** Counts bytes on their way to the real stream; closing it does not close that stream. */
-  private static final class CountingStream extends FilterOutputStream {
+  static final class CountingStream extends FilterOutputStream {
     long count;
 
     CountingStream(OutputStream out) {

@@ -118,9 +118,6 @@ public final class WeightGraph {
     if (layout.kind() == UnitLayout.Kind.BLOCKS && layout.numel() % layout.length() != 0) {
       return "its " + layout.numel() + " weights are not whole blocks of " + layout.length();
     }
-    if (spec.vector() && t.axis() == 0 && t.shape().length < 2) {
-      return "vq along axis 0 of a rank-" + t.shape().length + " tensor";
-    }
     if (t.numel() > Integer.MAX_VALUE) {
       return "its " + t.numel() + " weights exceed INT32 indices";
     }

@@ -130,8 +130,8 @@ public final class CompressJob {
     if (plan.config().calibration().any()) {
       timer.lap("calibration");
     }
-    Particleizer.warmUp();
     phases.begin("histogram", "histograms of " + plan.groups().size() + " groups");
+    Particleizer.warmUp(jsc); // its thread carries the histogram phase's job group
     HistogramPass.Result histograms = HistogramPass.run(jsc, plan, imp, conf, meter, phases);
     Map<Integer, HistogramPass.TensorStats> stats = histograms.stats();
     Map<String, String> nonFinite = HistogramPass.checkFinite(plan, stats);

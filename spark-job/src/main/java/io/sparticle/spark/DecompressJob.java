@@ -72,7 +72,7 @@ public final class DecompressJob {
    * {@code onnx}, {@code onnx-compressed} or {@code safetensors}; by default what the source was.
    * An ONNX source can be rebuilt as a working .onnx (from its skeleton), as a runnable .onnx
    * whose encoded weights stay codes and codebooks that the graph turns into weights
-   * ({@code onnx-compressed}, FORMAT.md section 7), or as one {@code model.safetensors}.
+   * ({@code onnx-compressed}, FORMAT.md section 6), or as one {@code model.safetensors}.
    */
   public DecompressJob format(String format) {
     if (format != null && !format.equals("onnx") && !format.equals(ONNX_COMPRESSED)

@@ -14,7 +14,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Writes a runnable compressed ONNX model (FORMAT.md section 7): the original model with each
+ * Writes a runnable compressed ONNX model (FORMAT.md section 6): the original model with each
  * tensor of {@code graphs} computed by its {@link WeightGraph} instead of stored, and every other
  * byte as in the original but the graph's length prefix.
  *

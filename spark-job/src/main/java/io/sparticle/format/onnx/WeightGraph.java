@@ -26,7 +26,7 @@ import java.util.Set;
 
 /**
  * The ONNX nodes and initializers that compute one encoded tensor in the graph instead of storing
- * it dense (FORMAT.md section 7): its codes packed into a UINT8 (or UINT16) initializer, its
+ * it dense (FORMAT.md section 6): its codes packed into a UINT8 (or UINT16) initializer, its
  * codebook, scales and zero points as small initializers, and nodes of ai.onnx opset 11 that
  * rebuild exactly the values {@code decompress} writes. The last node's output is the tensor's
  * own name, so the nodes that used the initializer use the computed value unchanged.

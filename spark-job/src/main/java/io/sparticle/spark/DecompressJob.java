@@ -268,10 +268,25 @@ public final class DecompressJob {
    */
   private static Task runnableTask(Task onnx, Configuration hadoop, Map<String, String> keptDense)
       throws IOException {
-    long opset;
-    try (RangeReader view = skeletonView(onnx, hadoop)) {
-      opset = CompressedOnnxWriter.opset(onnx.fileName(), view, onnx.expectedLength());
-    }
+    // The original model's structure, read through its skeleton (no external data: onnxTask
+    // refused that already).
+    io.sparticle.io.InputFile original = new io.sparticle.io.InputFile() {
+      @Override
+      public String path() {
+        return onnx.fileName();
+      }
+
+      @Override
+      public long length() {
+        return onnx.expectedLength();
+      }
+
+      @Override
+      public RangeReader open() throws IOException {
+        return skeletonView(onnx, hadoop);
+      }
+    };
+    long opset = CompressedOnnxWriter.opset(io.sparticle.format.onnx.OnnxModelReader.read(original));
     Set<String> inGraph = new LinkedHashSet<>();
     for (StoredTensor item : onnx.items()) {
       if (item.dense()) {

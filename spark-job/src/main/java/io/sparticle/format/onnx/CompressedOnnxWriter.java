@@ -30,9 +30,6 @@ import java.util.Set;
  */
 public final class CompressedOnnxWriter {
   private static final int MODEL_GRAPH = 7;
-  private static final int MODEL_OPSET_IMPORT = 8;
-  private static final int OPSET_DOMAIN = 1;
-  private static final int OPSET_VERSION = 2;
   private static final int GRAPH_NODE = 1;
   private static final int GRAPH_INITIALIZER = 5;
   private static final int GRAPH_INPUT = 11;
@@ -57,33 +54,12 @@ public final class CompressedOnnxWriter {
   }
 
   /**
-   * The ai.onnx ({@code ""} or {@code "ai.onnx"} domain) opset the model imports, or 0 if none.
+   * The ai.onnx ({@code ""} or {@code "ai.onnx"} domain) opset {@code model} imports, or 0 if
+   * none.
    */
-  public static long opset(String file, RangeReader original, long length) throws IOException {
-    ProtoReader m = ProtoReader.over(file, original, length);
-    long version = 0;
-    while (m.next()) {
-      if (m.fieldNumber() != MODEL_OPSET_IMPORT || m.wireType() != ProtoReader.LEN) {
-        m.skip();
-        continue;
-      }
-      ProtoReader o = m.message();
-      String domain = "";
-      long v = 0;
-      while (o.next()) {
-        if (o.fieldNumber() == OPSET_DOMAIN && o.wireType() == ProtoReader.LEN) {
-          domain = o.readString(OnnxModelReader.MAX_STRING_BYTES);
-        } else if (o.fieldNumber() == OPSET_VERSION && o.wireType() == ProtoReader.VARINT) {
-          v = o.readVarint();
-        } else {
-          o.skip();
-        }
-      }
-      if (domain.isEmpty() || domain.equals("ai.onnx")) {
-        version = v;
-      }
-    }
-    return version;
+  public static long opset(OnnxModel model) {
+    Long v = model.opsets().get("");
+    return v != null ? v : model.opsets().getOrDefault("ai.onnx", 0L);
   }
 
   /**

@@ -113,13 +113,12 @@ class CompressedOnnxWriterTest {
 
   @Test
   void opsetIsTheDefaultDomainsVersion() throws IOException {
-    byte[] m = model(null);
-    assertEquals(13, CompressedOnnxWriter.opset(FILE, new ArrayRangeReader(m), m.length));
+    assertEquals(13, CompressedOnnxWriter.opset(OnnxModelReader.read(new ProtoReaderTestFile(model(null)))));
     byte[] named = proto().message(7, proto().string(2, "g"))
         .message(8, proto().string(1, "ai.onnx").varint(2, 11)).build();
-    assertEquals(11, CompressedOnnxWriter.opset(FILE, new ArrayRangeReader(named), named.length));
+    assertEquals(11, CompressedOnnxWriter.opset(OnnxModelReader.read(new ProtoReaderTestFile(named))));
     byte[] none = proto().message(7, proto().string(2, "g")).build();
-    assertEquals(0, CompressedOnnxWriter.opset(FILE, new ArrayRangeReader(none), none.length));
+    assertEquals(0, CompressedOnnxWriter.opset(OnnxModelReader.read(new ProtoReaderTestFile(none))));
   }
 
   @Test
@@ -161,7 +160,7 @@ class CompressedOnnxWriterTest {
     int tail = original.length - tailStart(original);
     assertArrayEquals(Arrays.copyOfRange(original, original.length - tail, original.length),
         Arrays.copyOfRange(out, out.length - tail, out.length));
-    assertEquals(13, CompressedOnnxWriter.opset(FILE, new ArrayRangeReader(out), out.length));
+    assertEquals(13, CompressedOnnxWriter.opset(OnnxModelReader.read(new ProtoReaderTestFile(out))));
   }
 
   @Test
